@@ -1,0 +1,176 @@
+//! The pipeline every attribute shares: parse arguments, check the item,
+//! then wrap each function it covers.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::{Error, ImplItem, Item, Path, Result, Signature, Type};
+
+use crate::shape::{wrap, Instrumentation};
+
+/// The naming facts of one instrumented function.
+pub struct FunctionSite<'a> {
+    /// `function` label: `name` or `Type::name`.
+    pub function: String,
+    /// The function name's span (for `line!()` and errors).
+    pub name_span: Span,
+    /// The telemark crate path.
+    pub krate: &'a Path,
+}
+
+impl FunctionSite<'_> {
+    /// A `SiteInfo { .. }` expression for this function.
+    pub fn info(&self, metric: &str, labels: &[(String, String)]) -> TokenStream {
+        let krate = self.krate;
+        let function = &self.function;
+        let line = quote_spanned!(self.name_span=> ::core::line!());
+        let keys = labels.iter().map(|(key, _)| key);
+        let values = labels.iter().map(|(_, value)| value);
+        quote! {
+            #krate::__private::SiteInfo {
+                function: #function,
+                module: ::core::module_path!(),
+                file: ::core::file!(),
+                line: #line,
+                metric: #metric,
+                labels: &[#((#keys, #values)),*],
+            }
+        }
+    }
+}
+
+/// One attribute: its parsed arguments and what it adds to a function.
+pub trait Attribute: Sized {
+    /// The attribute's name, for messages.
+    const NAME: &'static str;
+    /// Parses and validates the arguments.
+    fn parse(args: TokenStream) -> Result<Self>;
+    /// The telemark crate path (`::telemark` unless `crate = ...`).
+    fn krate(&self) -> &Path;
+    /// Statics, guard and finishing statement for one function.
+    fn instrument(&self, site: &FunctionSite) -> Instrumentation;
+}
+
+/// Runs an attribute; on error, emits the error and the untouched item so
+/// that the user sees one message, not a cascade.
+pub fn attribute<A: Attribute>(args: TokenStream, item: TokenStream) -> TokenStream {
+    match expand::<A>(args, item.clone()) {
+        Ok(expanded) => expanded,
+        Err(error) => {
+            let mut out = error.to_compile_error();
+            out.extend(item);
+            out
+        }
+    }
+}
+
+fn expand<A: Attribute>(args: TokenStream, item: TokenStream) -> Result<TokenStream> {
+    let attribute = A::parse(args)?;
+    let item: Item = syn::parse2(item)?;
+    match item {
+        Item::Fn(mut function) => {
+            check_signature::<A>(&function.sig)?;
+            if cfg!(feature = "disable-instrumentation") {
+                return Ok(function.into_token_stream());
+            }
+            let name = unraw(&function.sig.ident);
+            let block = instrument_fn(&attribute, &function.sig, &function.block, name);
+            function.block = Box::new(syn::parse2(block)?);
+            Ok(function.into_token_stream())
+        }
+        Item::Impl(mut implementation) => {
+            if cfg!(feature = "disable-instrumentation") {
+                return Ok(implementation.into_token_stream());
+            }
+            let type_name = type_name(&implementation.self_ty);
+            for item in &mut implementation.items {
+                let ImplItem::Fn(method) = item else { continue };
+                // A const fn runs at compile time too: there is nothing to record.
+                if method.sig.constness.is_some() {
+                    continue;
+                }
+                let name = format!("{type_name}::{}", unraw(&method.sig.ident));
+                let block = instrument_fn(&attribute, &method.sig, &method.block, name);
+                method.block = syn::parse2(block)?;
+            }
+            Ok(implementation.into_token_stream())
+        }
+        other => Err(Error::new(
+            item_keyword_span(&other),
+            format!(
+                "#[{}] applies to functions and impl blocks, not to this item",
+                A::NAME
+            ),
+        )),
+    }
+}
+
+fn unraw(ident: &syn::Ident) -> String {
+    let text = ident.to_string();
+    text.strip_prefix("r#").map(str::to_owned).unwrap_or(text)
+}
+
+fn instrument_fn<A: Attribute>(
+    attribute: &A,
+    sig: &Signature,
+    block: &syn::Block,
+    function: String,
+) -> TokenStream {
+    let site = FunctionSite {
+        function,
+        name_span: sig.ident.span(),
+        krate: attribute.krate(),
+    };
+    let instrumentation = attribute.instrument(&site);
+    wrap(attribute.krate(), sig, block, &instrumentation)
+}
+
+fn check_signature<A: Attribute>(sig: &Signature) -> Result<()> {
+    if let Some(constness) = &sig.constness {
+        return Err(Error::new_spanned(
+            constness,
+            format!(
+                "#[{}] cannot instrument a `const fn`: it may run at compile time, \
+                 where nothing can be recorded",
+                A::NAME
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The self type's name as the `Type` in `Type::method`.
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .map(|segment| unraw(&segment.ident))
+            .unwrap_or_default(),
+        Type::Reference(reference) => type_name(&reference.elem),
+        Type::Paren(inner) => type_name(&inner.elem),
+        Type::Group(inner) => type_name(&inner.elem),
+        other => other.to_token_stream().to_string().replace(' ', ""),
+    }
+}
+
+/// The span of the keyword that says what an item is (`struct`, `mod`, …).
+fn item_keyword_span(item: &Item) -> Span {
+    use syn::spanned::Spanned;
+    match item {
+        Item::Const(item) => item.const_token.span,
+        Item::Enum(item) => item.enum_token.span,
+        Item::ExternCrate(item) => item.extern_token.span,
+        Item::ForeignMod(item) => item.abi.extern_token.span,
+        Item::Macro(item) => item.mac.path.span(),
+        Item::Mod(item) => item.mod_token.span,
+        Item::Static(item) => item.static_token.span,
+        Item::Struct(item) => item.struct_token.span,
+        Item::Trait(item) => item.trait_token.span,
+        Item::TraitAlias(item) => item.trait_token.span,
+        Item::Type(item) => item.type_token.span,
+        Item::Union(item) => item.union_token.span,
+        Item::Use(item) => item.use_token.span,
+        other => other.span(),
+    }
+}

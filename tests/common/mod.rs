@@ -1,0 +1,108 @@
+//! Test helpers: an HTTP GET and a parsed Prometheus scrape.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+/// `GET path` over a fresh connection: (status code, body).
+pub fn http_get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status code");
+    (status, body.to_owned())
+}
+
+/// One scrape of `/metrics`, parsed by a Prometheus text-format parser.
+pub struct Scrape {
+    pub text: String,
+    pub samples: Vec<prometheus_parse::Sample>,
+}
+
+pub fn scrape(address: SocketAddr) -> Scrape {
+    let (status, text) = http_get(address, "/metrics");
+    assert_eq!(status, 200, "{text}");
+    let lines = text.lines().map(|line| Ok(line.to_owned()));
+    let parsed = prometheus_parse::Scrape::parse(lines).expect("valid exposition format");
+    Scrape {
+        text,
+        samples: parsed.samples,
+    }
+}
+
+impl Scrape {
+    fn matching(&self, metric: &str, labels: &[(&str, &str)]) -> Vec<&prometheus_parse::Sample> {
+        self.samples
+            .iter()
+            .filter(|sample| sample.metric == metric)
+            .filter(|sample| {
+                labels
+                    .iter()
+                    .all(|(key, value)| sample.labels.get(key) == Some(*value))
+            })
+            .collect()
+    }
+
+    /// The value of the one counter or gauge sample with these labels.
+    pub fn value(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
+        let found = self.matching(metric, labels);
+        assert_eq!(found.len(), 1, "one {metric} {labels:?} in\n{}", self.text);
+        match &found[0].value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            other => panic!("{metric} is not a single value: {other:?}"),
+        }
+    }
+
+    /// Cumulative bucket counts by upper bound, and the sum, of one histogram.
+    pub fn histogram(&self, metric: &str, labels: &[(&str, &str)]) -> (HashMap<String, f64>, f64) {
+        let found = self.matching(metric, labels);
+        assert_eq!(found.len(), 1, "one {metric} {labels:?} in\n{}", self.text);
+        let prometheus_parse::Value::Histogram(buckets) = &found[0].value else {
+            panic!("{metric} is not a histogram");
+        };
+        let by_bound = buckets
+            .iter()
+            .map(|bucket| {
+                let bound = if bucket.less_than.is_infinite() {
+                    "+Inf".to_owned()
+                } else {
+                    bucket.less_than.to_string()
+                };
+                (bound, bucket.count)
+            })
+            .collect();
+        let sum_line = self
+            .text
+            .lines()
+            .find(|line| {
+                line.starts_with(&format!("{metric}_sum{{"))
+                    && labels
+                        .iter()
+                        .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+            })
+            .unwrap_or_else(|| panic!("a {metric}_sum line with {labels:?} in\n{}", self.text));
+        let sum = sum_line.rsplit(' ').next().unwrap().parse().unwrap();
+        (by_bound, sum)
+    }
+}
+
+/// Starts telemetry on a free loopback port.
+pub fn start() -> telemark::Telemetry {
+    telemark::builder!()
+        .listen("127.0.0.1:0")
+        .start()
+        .expect("telemetry starts")
+}

@@ -1,0 +1,19 @@
+//! With the `disable-instrumentation` feature, attributes expand to the
+//! unchanged function: nothing is catalogued or recorded.
+//! Run with `cargo test --features disable-instrumentation --test compiled_out`.
+#![cfg(feature = "disable-instrumentation")]
+
+#[telemark::counted(name = "still_validated_total")]
+#[telemark::timed(buckets = [0.1, 1])]
+fn add(a: u32, b: u32) -> Result<u32, String> {
+    a.checked_add(b).ok_or_else(|| "overflow".to_owned())
+}
+
+#[test]
+fn compiled_out_functions_behave_the_same_and_record_nothing() {
+    assert_eq!(add(1, 2), Ok(3));
+    assert!(add(u32::MAX, 1).is_err());
+    assert!(telemark::instrumented_functions().is_empty());
+    let telemetry = telemark::builder!().without_server().start().unwrap();
+    assert!(!telemetry.render_metrics().contains("function_calls_total"));
+}

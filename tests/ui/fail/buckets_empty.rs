@@ -1,0 +1,4 @@
+#[telemark::timed(buckets = [])]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[telemark::timed(buckets = 0.5)]
+fn f() {}
+
+fn main() {}

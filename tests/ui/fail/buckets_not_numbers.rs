@@ -1,0 +1,4 @@
+#[telemark::timed(buckets = ["fast", "slow"])]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[telemark::counted]
+const fn answer() -> u32 {
+    42
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[telemark::timed(ok_if = Result::is_ok)]
+fn f() -> Result<(), ()> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[telemark::counted(labels(team = "a", team = "b"))]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[telemark::counted(name = "2fast-calls")]
+fn f() {}
+
+fn main() {}

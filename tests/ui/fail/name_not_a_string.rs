@@ -1,0 +1,4 @@
+#[telemark::counted(name = calls_total)]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[telemark::timed]
+struct Config {
+    port: u16,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[telemark::counted(labels(result = "always_ok"))]
+fn f() {}
+
+fn main() {}

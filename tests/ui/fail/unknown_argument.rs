@@ -1,0 +1,4 @@
+#[telemark::counted(nmae = "calls_total")]
+fn f() {}
+
+fn main() {}
