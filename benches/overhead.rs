@@ -103,9 +103,7 @@ fn single_thread(c: &mut Criterion) {
     group.bench_function("clock_quanta_raw", |b| b.iter(|| clock.raw()));
 
     telemark::set_enabled(false);
-    group.bench_function("counted_switched_off", |b| {
-        b.iter(|| counted(black_box(7)))
-    });
+    group.bench_function("counted_switched_off", |b| b.iter(|| counted(black_box(7))));
     group.bench_function("timed_switched_off", |b| b.iter(|| timed(black_box(7))));
     telemark::set_enabled(true);
     group.finish();
