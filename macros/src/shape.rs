@@ -1,7 +1,8 @@
 //! What kind of function is being instrumented, and how its body is wrapped.
 
-use proc_macro2::{Ident, Span, TokenStream, TokenTree};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
+use syn::visit_mut::{self, VisitMut};
 use syn::{Block, Path, ReturnType, Signature, Type, TypeParamBound};
 
 /// What an attribute contributes to a wrapped function.
@@ -29,6 +30,8 @@ pub fn value_ident() -> Ident {
 enum Shape<'a> {
     /// A plain function (the return type, if any).
     Sync(Option<&'a Type>),
+    /// `fn ... -> !`: it only ends by panicking, which the guard records.
+    Diverging,
     /// `async fn`.
     Async(Option<&'a Type>),
     /// `fn ... -> impl Future<Output = T>`.
@@ -46,6 +49,7 @@ fn shape(sig: &Signature) -> Shape<'_> {
         return Shape::Async(ret);
     }
     match ret {
+        Some(Type::Never(_)) => Shape::Diverging,
         Some(ty) if is_impl_future(ty) => Shape::ImplFuture,
         Some(ty) if is_boxed_future(ty) => Shape::BoxedFuture(ty),
         _ => Shape::Sync(ret),
@@ -100,25 +104,38 @@ fn is_boxed_future(ty: &Type) -> bool {
     }
 }
 
-fn mentions_impl_trait(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|tree| match tree {
-        TokenTree::Ident(ident) => ident == "impl",
-        TokenTree::Group(group) => mentions_impl_trait(group.stream()),
-        _ => false,
-    })
+/// The type with every `impl Trait` replaced by `_`, so it can annotate a
+/// `let` (`Result<impl Display, E>` becomes `Result<_, E>`: the error type
+/// still guides `?`).
+fn erase_impl_trait(ty: &Type) -> Type {
+    struct Eraser;
+    impl VisitMut for Eraser {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(_) = ty {
+                *ty = Type::Infer(syn::TypeInfer {
+                    underscore_token: Default::default(),
+                });
+            } else {
+                visit_mut::visit_type_mut(self, ty);
+            }
+        }
+    }
+    let mut ty = ty.clone();
+    Eraser.visit_type_mut(&mut ty);
+    ty
 }
 
 /// The body with its declared type as the expected type (so `?`, coercions
-/// and early `return`s infer exactly as in the original function), unless
-/// the type cannot be written in an expression (`impl Trait`).
+/// and early `return`s infer exactly as in the original function).
 /// Returns the statements of a block body (without braces).
 fn typed_body(block: &Block, ty: Option<&Type>) -> TokenStream {
     match ty {
-        Some(ty) if !mentions_impl_trait(quote!(#ty)) => {
+        Some(ty) => {
+            let ty = erase_impl_trait(ty);
             let value = Ident::new("__telemark_value", Span::mixed_site());
             quote!(let #value: #ty = #block; #value)
         }
-        _ => {
+        None => {
             let statements = &block.stmts;
             quote!(#(#statements)*)
         }
@@ -156,7 +173,7 @@ pub fn wrap(krate: &Path, sig: &Signature, block: &Block, inst: &Instrumentation
     };
 
     match (shape(sig), &finish) {
-        (Shape::Sync(_), None) | (Shape::Async(_), None) => quote! {{
+        (Shape::Sync(_), None) | (Shape::Async(_), None) | (Shape::Diverging, _) => quote! {{
             #statics
             let #guard = #enter;
             #block

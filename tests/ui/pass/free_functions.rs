@@ -78,6 +78,19 @@ pub(crate) fn borrowed_mut(values: &mut Vec<u32>) -> &mut u32 {
     values.last_mut().unwrap()
 }
 
+#[counted]
+#[timed]
+fn result_of_impl_trait(input: &str) -> Result<impl std::fmt::Display, std::num::ParseIntError> {
+    let value: u32 = input.parse()?;
+    Ok(value + 1)
+}
+
+#[counted]
+#[timed]
+fn diverges(message: &str) -> ! {
+    panic!("{message}")
+}
+
 fn main() {
     assert_eq!(add(1, 2), 3);
     unit();
@@ -96,7 +109,18 @@ fn main() {
     let mut values = Vec::new();
     *borrowed_mut(&mut values) += 1;
     assert_eq!(values, vec![2]);
+    assert_eq!(result_of_impl_trait("1").unwrap().to_string(), "2");
+    assert!(result_of_impl_trait("x").is_err());
+    std::panic::set_hook(Box::new(|_| {}));
+    let panicked = std::panic::catch_unwind(|| diverges("stop"));
+    let _ = std::panic::take_hook();
+    assert!(panicked.is_err());
+    let diverging = telemark::instrumented_functions()
+        .into_iter()
+        .find(|f| f.function == "diverges")
+        .unwrap();
+    assert_eq!((diverging.calls, diverging.errors), (1, 1));
     let functions = telemark::instrumented_functions();
-    assert_eq!(functions.len(), 11);
+    assert_eq!(functions.len(), 13);
     assert!(functions.iter().all(|f| f.calls > 0), "{functions:?}");
 }
