@@ -1,5 +1,6 @@
-//! telemark quickstart: annotate functions, run a short workload, and serve
-//! `/metrics`, `/health`, `/ready` and `/status`.
+//! telemark quickstart: annotate functions, run a short workload, serve
+//! `/metrics`, `/health`, `/ready` and `/status`, and print spans to the
+//! console.
 //!
 //! ```sh
 //! cargo run --example quickstart                  # serves until Ctrl-C
@@ -11,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use telemark::{counted, timed};
+use telemark::{counted, timed, traced, Traces};
 
 /// A fallible function: `Err` is counted as `result="error"`.
 #[counted]
@@ -20,8 +21,10 @@ fn parse_quantity(input: &str) -> Result<u32, std::num::ParseIntError> {
     input.trim().parse()
 }
 
-/// An async function: timed from its first poll to completion.
+/// An async function: timed from its first poll to completion, with a span
+/// that records the item and, on `Err`, the error.
 #[counted]
+#[traced(kind = client, args(item = display), err)]
 #[timed(buckets = [0.001, 0.005, 0.01, 0.05])]
 async fn fetch_price(item: u32) -> Result<u64, String> {
     tokio::time::sleep(Duration::from_millis(2 + u64::from(item % 4))).await;
@@ -43,6 +46,7 @@ impl Cart {
         self.items.push(item);
     }
 
+    #[traced(fields(cart.items = self.items.len()), err)]
     async fn total(&self) -> Result<u64, String> {
         let mut total = 0;
         for &item in &self.items {
@@ -69,7 +73,9 @@ fn options() -> Result<Options, String> {
                 let value = args.next().ok_or("--duration needs a number of seconds")?;
                 let seconds: f64 = value
                     .parse()
-                    .map_err(|_| format!("--duration {value}: not a number of seconds"))?;
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| format!("--duration {value}: not a number of seconds"))?;
                 options.duration = Some(Duration::from_secs_f64(seconds));
             }
             "--listen" => options.listen = args.next().ok_or("--listen needs host:port")?,
@@ -115,12 +121,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = telemark::builder!()
         .listen(&options.listen)
         .readiness_check("price-service", || async { Ok(()) })
+        .traces(Traces::console())
         .start()?;
     let address = telemetry.local_addr().expect("the endpoints are served");
 
-    for round in 0..5 {
+    println!("Spans of a first workload, as the console exporter prints them:");
+    for round in 0..2 {
         workload(round).await;
     }
+    telemetry.flush_traces(Duration::from_secs(2));
+    println!();
 
     println!(
         "telemark quickstart: service_name={}",
@@ -147,7 +157,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(duration) => println!("\nServing for {duration:?} while the workload runs."),
         None => println!("\nServing until Ctrl-C while the workload runs."),
     }
-    let mut round = 5;
+    let mut round = 2;
     while options
         .duration
         .is_none_or(|duration| started.elapsed() < duration)

@@ -5,6 +5,8 @@
 //! - [`#[counted]`](counted): `function_calls_total{function, module, service_name, result}`.
 //! - [`#[timed]`](timed): the `function_calls_duration_seconds` histogram and the
 //!   `function_calls_concurrent` gauge.
+//! - [`#[traced]`](traced): one OpenTelemetry span per call, exported by
+//!   [`Traces`] (console or any SDK span exporter).
 //!
 //! Metric names follow the Autometrics v1.0.0 specification, so dashboards
 //! and alert rules written for it work unchanged. Start the endpoints
@@ -47,11 +49,12 @@
 //! atomic load. The cargo feature `disable-instrumentation` compiles the
 //! attributes out entirely: annotated functions expand to themselves.
 
-pub use telemark_macros::{counted, timed};
+pub use telemark_macros::{counted, timed, traced};
 pub use telemark_runtime::{
-    builder, instrumented_functions, is_enabled, set_default_buckets, set_enabled,
-    validate_buckets, BucketError, FunctionStats, Telemetry, TelemetryBuilder, TelemetryError,
-    CONCURRENT_METRIC, DEFAULT_BUCKETS, DEFAULT_LISTEN_ADDRESS, MAX_BUCKETS,
+    builder, instrumented_functions, is_enabled, opentelemetry, opentelemetry_sdk,
+    set_default_buckets, set_enabled, validate_buckets, BatchLimits, BucketError, ConsoleExporter,
+    FunctionStats, Root, Sampler, SamplerError, Telemetry, TelemetryBuilder, TelemetryError,
+    Traces, CONCURRENT_METRIC, DEFAULT_BUCKETS, DEFAULT_LISTEN_ADDRESS, MAX_BUCKETS,
 };
 
 #[doc(hidden)]

@@ -64,8 +64,46 @@ pub fn crate_path(meta: &ParseNestedMeta) -> Result<Path> {
     })
 }
 
+/// Families telemark renders itself, which no attribute may take over.
+const RESERVED_NAMES: &[&str] = &[
+    "function_calls_concurrent",
+    "build_info",
+    "telemark_spans_exported_total",
+    "telemark_spans_dropped_total",
+];
+
+/// `name = "..._total"` of a counter.
+pub fn counter_name(meta: &ParseNestedMeta) -> Result<String> {
+    let (name, lit) = metric_name(meta)?;
+    if !name.ends_with("_total") {
+        return Err(Error::new_spanned(
+            lit,
+            format!("a counter's name must end in `_total`, e.g. `{name}_total`"),
+        ));
+    }
+    Ok(name)
+}
+
+/// `name = "..."` of a histogram: not ending like a counter or a histogram
+/// series (`_total`, `_bucket`, `_sum`, `_count`).
+pub fn histogram_name(meta: &ParseNestedMeta) -> Result<String> {
+    let (name, lit) = metric_name(meta)?;
+    for suffix in ["_total", "_bucket", "_sum", "_count"] {
+        if name.ends_with(suffix) {
+            return Err(Error::new_spanned(
+                lit,
+                format!(
+                    "a histogram's name must not end in `{suffix}`: Prometheus adds \
+                     `_bucket`, `_sum` and `_count` to it"
+                ),
+            ));
+        }
+    }
+    Ok(name)
+}
+
 /// `name = "metric_name"`, checked against Prometheus's metric name syntax.
-pub fn metric_name(meta: &ParseNestedMeta) -> Result<String> {
+fn metric_name(meta: &ParseNestedMeta) -> Result<(String, LitStr)> {
     let lit = string(meta, "a metric name string, e.g. `name = \"jobs_total\"`")?;
     let value = lit.value();
     let mut chars = value.chars();
@@ -82,7 +120,13 @@ pub fn metric_name(meta: &ParseNestedMeta) -> Result<String> {
             ),
         ));
     }
-    Ok(value)
+    if RESERVED_NAMES.contains(&value.as_str()) {
+        return Err(Error::new_spanned(
+            &lit,
+            format!("`{value}` is a metric telemark exports itself; choose another name"),
+        ));
+    }
+    Ok((value, lit))
 }
 
 fn string(meta: &ParseNestedMeta, expected: &str) -> Result<LitStr> {
@@ -94,6 +138,12 @@ fn string(meta: &ParseNestedMeta, expected: &str) -> Result<LitStr> {
 
 /// `labels(key = "value", ...)`: constant labels on every series.
 pub fn labels(meta: &ParseNestedMeta) -> Result<Vec<(String, String)>> {
+    let ahead = meta.input.fork();
+    let content;
+    syn::parenthesized!(content in ahead);
+    if content.is_empty() {
+        return Err(meta.error("`labels(...)` needs at least one `key = \"value\"`"));
+    }
     let mut labels: Vec<(String, String)> = Vec::new();
     meta.parse_nested_meta(|label| {
         let Some(key) = label.path.get_ident() else {
@@ -101,6 +151,9 @@ pub fn labels(meta: &ParseNestedMeta) -> Result<Vec<(String, String)>> {
         };
         let key_text = key.to_string();
         let key_text = key_text.trim_start_matches("r#").to_owned();
+        if !key_text.is_ascii() {
+            return Err(label.error("Prometheus label names are ASCII letters, digits and `_`"));
+        }
         if key_text.starts_with("__") {
             return Err(label.error("label names starting with `__` are reserved by Prometheus"));
         }
@@ -116,9 +169,6 @@ pub fn labels(meta: &ParseNestedMeta) -> Result<Vec<(String, String)>> {
         labels.push((key_text, value.value()));
         Ok(())
     })?;
-    if labels.is_empty() {
-        return Err(meta.error("`labels(...)` needs at least one `key = \"value\"`"));
-    }
     Ok(labels)
 }
 
@@ -129,4 +179,10 @@ pub fn default_crate() -> Path {
         segment.ident.set_span(Span::call_site());
     }
     path
+}
+
+/// `__telemark_type = "Type"`: passed by an annotated impl block to the
+/// telemark attributes on its methods; not written by users.
+pub fn impl_type(meta: &ParseNestedMeta) -> Result<String> {
+    Ok(meta.value()?.parse::<LitStr>()?.value())
 }

@@ -1,6 +1,6 @@
 //! `#[counted]`: `function_calls_total{function, module, service_name, result}`.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Error, Path, Result};
@@ -21,6 +21,8 @@ enum Classifier {
 
 pub struct Counted {
     krate: Path,
+    /// Set by an enclosing annotated impl block.
+    impl_type: Option<String>,
     metric: String,
     labels: Vec<(String, String)>,
     classifier: Classifier,
@@ -34,6 +36,7 @@ impl Attribute for Counted {
     fn parse(input: TokenStream) -> Result<Self> {
         let mut counted = Counted {
             krate: args::default_crate(),
+            impl_type: None,
             metric: "function_calls_total".to_owned(),
             labels: Vec::new(),
             classifier: Classifier::ByType,
@@ -42,9 +45,10 @@ impl Attribute for Counted {
         let parser = syn::meta::parser(|meta| {
             let name = seen.name(&meta)?;
             match name.as_str() {
-                "name" => counted.metric = args::metric_name(&meta)?,
+                "name" => counted.metric = args::counter_name(&meta)?,
                 "labels" => counted.labels = args::labels(&meta)?,
                 "crate" => counted.krate = args::crate_path(&meta)?,
+                "__telemark_type" => counted.impl_type = Some(args::impl_type(&meta)?),
                 "ok_if" | "error_if" => {
                     if !matches!(counted.classifier, Classifier::ByType) {
                         return Err(meta.error("`ok_if` and `error_if` cannot be combined"));
@@ -74,6 +78,14 @@ impl Attribute for Counted {
 
     fn krate(&self) -> &Path {
         &self.krate
+    }
+
+    fn impl_type(&self) -> Option<&str> {
+        self.impl_type.as_deref()
+    }
+
+    fn needs_value(&self) -> bool {
+        true
     }
 
     fn instrument(&self, site: &FunctionSite) -> Instrumentation {
@@ -107,12 +119,17 @@ impl Attribute for Counted {
                     (&#krate::__private::Classify(&#value)).telemark_is_error()
                 }},
                 Some((negate, path)) => {
-                    let call = quote_spanned!(path.span()=> #path(&#value));
-                    if *negate {
-                        quote!(!#call)
+                    // Coercing to a fn pointer first reports a wrong signature at the path.
+                    let classifier = Ident::new("__telemark_classifier", Span::mixed_site());
+                    let check = quote_spanned! {path.span()=>
+                        let #classifier: fn(&_) -> bool = #path;
+                    };
+                    let call = if *negate {
+                        quote!(!#classifier(&#value))
                     } else {
-                        call
-                    }
+                        quote!(#classifier(&#value))
+                    };
+                    quote!({ #check #call })
                 }
             };
             quote!(#guard.finish(#is_error);)
@@ -121,6 +138,7 @@ impl Attribute for Counted {
             statics,
             enter,
             finish: Some(finish),
+            future_span: None,
         }
     }
 }

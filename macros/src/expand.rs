@@ -15,6 +15,8 @@ pub struct FunctionSite<'a> {
     pub name_span: Span,
     /// The telemark crate path.
     pub krate: &'a Path,
+    /// The function's plainly named parameters.
+    pub arguments: Vec<proc_macro2::Ident>,
 }
 
 impl FunctionSite<'_> {
@@ -46,8 +48,13 @@ pub trait Attribute: Sized {
     fn parse(args: TokenStream) -> Result<Self>;
     /// The telemark crate path (`::telemark` unless `crate = ...`).
     fn krate(&self) -> &Path;
+    /// The type an enclosing annotated impl block passed down, if any.
+    fn impl_type(&self) -> Option<&str>;
     /// Statics, guard and finishing statement for one function.
     fn instrument(&self, site: &FunctionSite) -> Instrumentation;
+    /// Whether it must see the returned value (then a synchronous body runs
+    /// in a closure, which `#[track_caller]` cannot see through).
+    fn needs_value(&self) -> bool;
 }
 
 /// Runs an attribute; on error, emits the error and the untouched item so
@@ -69,10 +76,14 @@ fn expand<A: Attribute>(args: TokenStream, item: TokenStream) -> Result<TokenStr
     match item {
         Item::Fn(mut function) => {
             check_signature::<A>(&function.sig)?;
+            check_track_caller(&attribute, &function.attrs, &function.sig)?;
             if cfg!(feature = "disable-instrumentation") {
                 return Ok(function.into_token_stream());
             }
-            let name = unraw(&function.sig.ident);
+            let name = match attribute.impl_type() {
+                Some(type_name) => format!("{type_name}::{}", unraw(&function.sig.ident)),
+                None => unraw(&function.sig.ident),
+            };
             let block = instrument_fn(&attribute, &function.sig, &function.block, name);
             function.block = Box::new(syn::parse2(block)?);
             Ok(function.into_token_stream())
@@ -88,6 +99,8 @@ fn expand<A: Attribute>(args: TokenStream, item: TokenStream) -> Result<TokenStr
                 if method.sig.constness.is_some() {
                     continue;
                 }
+                check_track_caller(&attribute, &method.attrs, &method.sig)?;
+                pass_type_name(&mut method.attrs, &type_name);
                 let name = format!("{type_name}::{}", unraw(&method.sig.ident));
                 let block = instrument_fn(&attribute, &method.sig, &method.block, name);
                 method.block = syn::parse2(block)?;
@@ -119,6 +132,7 @@ fn instrument_fn<A: Attribute>(
         function,
         name_span: sig.ident.span(),
         krate: attribute.krate(),
+        arguments: crate::traced::argument_names(sig),
     };
     let instrumentation = attribute.instrument(&site);
     wrap(attribute.krate(), sig, block, &instrumentation)
@@ -136,6 +150,62 @@ fn check_signature<A: Attribute>(sig: &Signature) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The telemark attributes this crate defines.
+const ATTRIBUTES: &[&str] = &["counted", "timed", "traced"];
+
+/// Tells telemark attributes on a method of an annotated impl block the type
+/// they belong to (they expand later and cannot see the impl), so every
+/// attribute names the method `Type::method`.
+fn pass_type_name(attrs: &mut [syn::Attribute], type_name: &str) {
+    for attr in attrs {
+        let is_ours = attr
+            .path()
+            .segments
+            .last()
+            .is_some_and(|segment| ATTRIBUTES.iter().any(|name| segment.ident == name));
+        if !is_ours {
+            continue;
+        }
+        let path = attr.path().clone();
+        let existing = match &attr.meta {
+            syn::Meta::List(list) => Some(list.tokens.clone()),
+            _ => None,
+        };
+        attr.meta = match existing {
+            Some(tokens) if !tokens.is_empty() => {
+                syn::parse_quote!(#path(#tokens, __telemark_type = #type_name))
+            }
+            _ => syn::parse_quote!(#path(__telemark_type = #type_name)),
+        };
+    }
+}
+
+/// `#[track_caller]` survives only where the body is not moved into a closure.
+fn check_track_caller<A: Attribute>(
+    attribute: &A,
+    attrs: &[syn::Attribute],
+    sig: &Signature,
+) -> Result<()> {
+    let synchronous = sig.asyncness.is_none();
+    if !attribute.needs_value() || !synchronous {
+        return Ok(());
+    }
+    match attrs
+        .iter()
+        .find(|attr| attr.path().is_ident("track_caller"))
+    {
+        Some(track_caller) => Err(Error::new_spanned(
+            track_caller,
+            format!(
+                "#[{}] needs the returned value, which hides the caller from \
+                 #[track_caller]; remove one of them",
+                A::NAME
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The self type's name as the `Type` in `Type::method`.

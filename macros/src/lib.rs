@@ -1,4 +1,5 @@
-//! Procedural macros of [telemark](https://docs.rs/telemark). Use them
+//! Procedural macros of [telemark](https://docs.rs/telemark): `#[counted]`,
+//! `#[timed]` and `#[traced]`. Use them
 //! through the `telemark` crate, which documents them and provides the
 //! runtime the generated code calls.
 
@@ -7,6 +8,7 @@ mod counted;
 mod expand;
 mod shape;
 mod timed;
+mod traced;
 
 use proc_macro::TokenStream;
 
@@ -25,4 +27,12 @@ pub fn counted(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute::<timed::Timed>(args.into(), item.into()).into()
+}
+
+/// Records one OpenTelemetry span per call.
+///
+/// See the `telemark` crate for the arguments and the generated code.
+#[proc_macro_attribute]
+pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute::<traced::Traced>(args.into(), item.into()).into()
 }

@@ -15,6 +15,18 @@ pub struct Instrumentation {
     /// is returned, or `None` when the guard (named [`guard_ident`]) needs no
     /// value because it records on drop.
     pub finish: Option<TokenStream>,
+    /// For attributes that must run *around* a future rather than beside it
+    /// (a span is made current on every poll): how futures are instrumented.
+    pub future_span: Option<FutureSpan>,
+}
+
+/// The span protocol for futures: `start` is an expression giving an
+/// `AsyncSpan`; its `instrument(future)` yields `(output, span)` and
+/// `span.finish(&output, classify)` ends it (a dropped future ends it too).
+pub struct FutureSpan {
+    pub start: TokenStream,
+    /// A closure `|record, &output| ...` recording the outcome.
+    pub classify: TokenStream,
 }
 
 /// The local holding the guard; hygienic, so user code cannot see it.
@@ -27,6 +39,7 @@ pub fn value_ident() -> Ident {
     Ident::new("__telemark_ret", Span::mixed_site())
 }
 
+#[derive(Clone, Copy)]
 enum Shape<'a> {
     /// A plain function (the return type, if any).
     Sync(Option<&'a Type>),
@@ -34,8 +47,8 @@ enum Shape<'a> {
     Diverging,
     /// `async fn`.
     Async(Option<&'a Type>),
-    /// `fn ... -> impl Future<Output = T>`.
-    ImplFuture,
+    /// `fn ... -> impl Future<Output = T>` (`true`: also `+ Unpin`).
+    ImplFuture(bool),
     /// `fn ... -> Pin<Box<dyn Future<Output = T> + ...>>` (async-trait style).
     BoxedFuture(&'a Type),
 }
@@ -50,7 +63,7 @@ fn shape(sig: &Signature) -> Shape<'_> {
     }
     match ret {
         Some(Type::Never(_)) => Shape::Diverging,
-        Some(ty) if is_impl_future(ty) => Shape::ImplFuture,
+        Some(ty) if is_impl_future(ty) => Shape::ImplFuture(is_unpin_future(ty)),
         Some(ty) if is_boxed_future(ty) => Shape::BoxedFuture(ty),
         _ => Shape::Sync(ret),
     }
@@ -67,6 +80,21 @@ fn bounds_name_future<'a>(mut bounds: impl Iterator<Item = &'a TypeParamBound>) 
         }
         _ => false,
     })
+}
+
+/// Whether an `impl Future` return type also promises `Unpin`.
+fn is_unpin_future(ty: &Type) -> bool {
+    match ty {
+        Type::ImplTrait(impl_trait) => impl_trait.bounds.iter().any(|bound| match bound {
+            TypeParamBound::Trait(trait_bound) => {
+                last_ident(&trait_bound.path).is_some_and(|ident| ident == "Unpin")
+            }
+            _ => false,
+        }),
+        Type::Paren(inner) => is_unpin_future(&inner.elem),
+        Type::Group(inner) => is_unpin_future(&inner.elem),
+        _ => false,
+    }
 }
 
 fn is_impl_future(ty: &Type) -> bool {
@@ -125,34 +153,46 @@ fn erase_impl_trait(ty: &Type) -> Type {
     ty
 }
 
-/// The body with its declared type as the expected type (so `?`, coercions
-/// and early `return`s infer exactly as in the original function).
-/// Returns the statements of a block body (without braces).
+/// The body's statements, for splicing into a closure or `async` block whose
+/// return type must be the function's: a dead `return` of a value of that
+/// type comes first, so the block's type is fixed before the body's own
+/// `return`s are checked and they coerce (`&String` to `&str`, `?` into the
+/// declared error type) exactly as in the original function.
 fn typed_body(block: &Block, ty: Option<&Type>) -> TokenStream {
+    let statements = &block.stmts;
     match ty {
         Some(ty) => {
             let ty = erase_impl_trait(ty);
-            let value = Ident::new("__telemark_value", Span::mixed_site());
-            quote!(let #value: #ty = #block; #value)
+            let fake = Ident::new("__telemark_type_of_return", Span::mixed_site());
+            quote! {
+                #[allow(unreachable_code, clippy::diverging_sub_expression)]
+                if false {
+                    let #fake: #ty = loop {};
+                    return #fake;
+                }
+                #(#statements)*
+            }
         }
-        None => {
-            let statements = &block.stmts;
-            quote!(#(#statements)*)
-        }
+        None => quote!(#(#statements)*),
     }
 }
 
-/// Wraps `block` so that `instrumentation` sees every call of the function.
+/// The unit type, for functions without a return type.
+fn unit() -> Type {
+    syn::parse_quote!(())
+}
+
+/// Wraps `block` so that `inst` sees every call of the function.
 ///
 /// - sync: the body runs in a closure called once, so `return` and `?` end
-///   the closure and the returned value can be classified before it leaves;
+///   the closure and the returned value can be classified before it leaves
+///   (the closure moves a token out, so it is `FnOnce` and may return borrows
+///   of `&mut self`); attributes that need no value only add a guard;
 /// - `async fn`: the same with an `async move` block awaited in place;
 /// - `impl Future` / boxed futures: the body (which builds the future) runs
 ///   first, then the future is wrapped so the guard lives from its first poll
-///   to its completion or drop.
-///
-/// The closure moves a token out so that it is `FnOnce`: methods may then
-/// return borrows of `&mut self` through it.
+///   to its completion or drop. A boxed future is returned as it is when
+///   instrumentation is switched off, so that costs no allocation.
 pub fn wrap(krate: &Path, sig: &Signature, block: &Block, inst: &Instrumentation) -> TokenStream {
     let site = Span::mixed_site();
     let guard = guard_ident();
@@ -162,6 +202,8 @@ pub fn wrap(krate: &Path, sig: &Signature, block: &Block, inst: &Instrumentation
     let statics = &inst.statics;
     let enter = &inst.enter;
     let finish = &inst.finish;
+    let statements = &block.stmts;
+    let unit = unit();
     let call_once = |body: TokenStream| {
         quote! {{
             let #once = #krate::__private::CallOnce;
@@ -171,68 +213,101 @@ pub fn wrap(krate: &Path, sig: &Signature, block: &Block, inst: &Instrumentation
             })()
         }}
     };
+    let shape = shape(sig);
+    let declared_future = match shape {
+        Shape::BoxedFuture(ty) => Some(ty),
+        _ => None,
+    };
+    // The future-returning shapes share one frame: build the future, then
+    // return it wrapped; `inner` is the wrapping async block's body.
+    let future_frame = |start: TokenStream, inner: TokenStream| {
+        let build = call_once(typed_body(block, declared_future));
+        let wrapped = quote!(async move { #inner });
+        let returned = match shape {
+            Shape::BoxedFuture(_) => quote! {
+                if !#krate::__private::is_enabled() {
+                    return #future;
+                }
+                ::std::boxed::Box::pin(#wrapped)
+            },
+            Shape::ImplFuture(true) => quote!(::std::boxed::Box::pin(#wrapped)),
+            _ => wrapped,
+        };
+        quote! {{
+            #statics
+            #start
+            #[allow(clippy::redundant_closure_call)]
+            let #future = #build;
+            #returned
+        }}
+    };
 
-    match (shape(sig), &finish) {
-        (Shape::Sync(_), None) | (Shape::Async(_), None) | (Shape::Diverging, _) => quote! {{
+    if let Some(span) = &inst.future_span {
+        let start = &span.start;
+        let classify = &span.classify;
+        let finish_span = quote! {
+            let (#ret, #guard) = #guard.instrument(#future).await;
+            #guard.finish(&#ret, #classify);
+            #ret
+        };
+        match shape {
+            Shape::Async(ty) => {
+                let body = typed_body(block, Some(ty.unwrap_or(&unit)));
+                return quote! {{
+                    #statics
+                    let #guard = #start;
+                    let #future = async move { #body };
+                    #finish_span
+                }};
+            }
+            Shape::ImplFuture(_) | Shape::BoxedFuture(_) => {
+                return future_frame(quote!(let #guard = #start;), finish_span);
+            }
+            Shape::Sync(_) | Shape::Diverging => {}
+        }
+    }
+
+    match (shape, finish) {
+        (Shape::Sync(_) | Shape::Async(_), None) | (Shape::Diverging, _) => quote! {{
             #statics
             let #guard = #enter;
-            #block
+            #(#statements)*
         }},
         (Shape::Sync(ty), Some(finish)) => {
-            let call = call_once(typed_body(block, ty));
+            let call = call_once(typed_body(block, Some(ty.unwrap_or(&unit))));
             quote! {{
                 #statics
                 let #guard = #enter;
-                #[allow(clippy::redundant_closure_call, clippy::let_and_return)]
+                #[allow(clippy::redundant_closure_call)]
                 let #ret = #call;
                 #finish
                 #ret
             }}
         }
         (Shape::Async(ty), Some(finish)) => {
-            let body = typed_body(block, ty);
+            let body = typed_body(block, Some(ty.unwrap_or(&unit)));
             quote! {{
                 #statics
                 let #guard = #enter;
-                #[allow(clippy::let_and_return)]
                 let #ret = async move { #body }.await;
                 #finish
                 #ret
             }}
         }
-        (Shape::ImplFuture, _) | (Shape::BoxedFuture(_), _) => {
-            let declared = match shape(sig) {
-                Shape::BoxedFuture(ty) => Some(ty),
-                _ => None,
-            };
-            let build = call_once(typed_body(block, declared));
-            let instrumented = match &finish {
+        (Shape::ImplFuture(_) | Shape::BoxedFuture(_), finish) => {
+            let inner = match finish {
                 Some(finish) => quote! {
-                    async move {
-                        let #guard = #enter;
-                        let #ret = #future.await;
-                        #finish
-                        #ret
-                    }
+                    let #guard = #enter;
+                    let #ret = #future.await;
+                    #finish
+                    #ret
                 },
                 None => quote! {
-                    async move {
-                        let #guard = #enter;
-                        #future.await
-                    }
+                    let #guard = #enter;
+                    #future.await
                 },
             };
-            let instrumented = if declared.is_some() {
-                quote!(::std::boxed::Box::pin(#instrumented))
-            } else {
-                instrumented
-            };
-            quote! {{
-                #statics
-                #[allow(clippy::redundant_closure_call, clippy::let_and_return)]
-                let #future = #build;
-                #instrumented
-            }}
+            future_frame(quote!(), inner)
         }
     }
 }

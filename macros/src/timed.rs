@@ -14,6 +14,8 @@ const MAX_BUCKETS: usize = 29;
 
 pub struct Timed {
     krate: Path,
+    /// Set by an enclosing annotated impl block.
+    impl_type: Option<String>,
     metric: String,
     labels: Vec<(String, String)>,
     /// This function's own bucket bounds in nanoseconds.
@@ -28,6 +30,7 @@ impl Attribute for Timed {
     fn parse(input: TokenStream) -> Result<Self> {
         let mut timed = Timed {
             krate: args::default_crate(),
+            impl_type: None,
             metric: "function_calls_duration_seconds".to_owned(),
             labels: Vec::new(),
             buckets: None,
@@ -36,9 +39,10 @@ impl Attribute for Timed {
         let parser = syn::meta::parser(|meta| {
             let name = seen.name(&meta)?;
             match name.as_str() {
-                "name" => timed.metric = args::metric_name(&meta)?,
+                "name" => timed.metric = args::histogram_name(&meta)?,
                 "labels" => timed.labels = args::labels(&meta)?,
                 "crate" => timed.krate = args::crate_path(&meta)?,
+                "__telemark_type" => timed.impl_type = Some(args::impl_type(&meta)?),
                 "buckets" => {
                     let array = meta.value()?.parse::<ExprArray>().map_err(|err| {
                         Error::new(
@@ -59,6 +63,14 @@ impl Attribute for Timed {
 
     fn krate(&self) -> &Path {
         &self.krate
+    }
+
+    fn impl_type(&self) -> Option<&str> {
+        self.impl_type.as_deref()
+    }
+
+    fn needs_value(&self) -> bool {
+        false
     }
 
     fn instrument(&self, site: &FunctionSite) -> Instrumentation {
@@ -91,6 +103,7 @@ impl Attribute for Timed {
             statics,
             enter: quote!(#krate::__private::TimedGuard::new(&__TELEMARK_TIMED_SITE)),
             finish: None,
+            future_span: None,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Runtime of [telemark](https://docs.rs/telemark): what the code generated
-//! by `#[counted]` and `#[timed]` calls, the catalog of instrumented
+//! by `#[counted]`, `#[timed]` and `#[traced]` calls, the span pipeline, the catalog of instrumented
 //! functions, Prometheus rendering and the HTTP endpoints.
 //!
 //! Users depend on the `telemark` facade crate, which re-exports this crate.
@@ -18,6 +18,7 @@ mod shard;
 mod site;
 mod switch;
 mod telemetry;
+mod trace;
 
 pub use buckets::{
     set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS, MAX_BUCKETS,
@@ -26,6 +27,12 @@ pub use catalog::{instrumented_functions, FunctionStats};
 pub use render::CONCURRENT_METRIC;
 pub use switch::{is_enabled, set_enabled};
 pub use telemetry::{Telemetry, TelemetryBuilder, TelemetryError, DEFAULT_LISTEN_ADDRESS};
+pub use trace::{BatchLimits, ConsoleExporter, Root, Sampler, SamplerError, Traces};
+
+/// The OpenTelemetry API crate telemark builds on (for `Context`, propagation, …).
+pub use opentelemetry;
+/// The OpenTelemetry SDK crate telemark builds on (for custom span exporters).
+pub use opentelemetry_sdk;
 
 /// Items used by generated code. Not a stable API.
 #[doc(hidden)]
@@ -35,6 +42,11 @@ pub mod __private {
     pub use crate::site::{
         clock, CallOnce, Classify, ClassifyOther, ClassifyResult, CountedGuard, CountedSite,
         CounterCells, HistogramSnapshot, SiteInfo, TimedCells, TimedGuard, TimedSite,
+    };
+    pub use crate::switch::is_enabled;
+    pub use crate::trace::span::{
+        capture_debug, capture_display, span_error_debug, span_error_display, AsyncSpan,
+        IntoAttributeValue, Kind, SpanRecord, SyncSpan, TraceSite,
     };
     pub use linkme;
 }

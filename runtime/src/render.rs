@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::buckets::format_seconds;
 use crate::catalog::{counted_sites, timed_sites};
-use crate::site::SiteInfo;
+use crate::site::{HistogramSnapshot, SiteInfo};
 
 /// `build_info` labels.
 #[derive(Debug, Clone)]
@@ -55,71 +55,124 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// The identity of a series: two call sites with the same one (a method-level
+/// attribute and a free function of one name in one module, two trait impls
+/// of one method, …) are rendered as one series with their counts added.
+fn identity(
+    info: &SiteInfo,
+) -> (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+) {
+    (info.metric, info.function, info.module, info.labels)
+}
+
 /// Renders every catalogued function's series, zero-valued ones included.
 pub(crate) fn render_function_metrics(out: &mut String, service: &str) {
-    let mut counters: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+    let mut counters: BTreeMap<&str, Vec<(&SiteInfo, u64, u64)>> = BTreeMap::new();
     for site in counted_sites() {
-        counters.entry(site.info.metric).or_default().push(site);
+        let (ok, error) = site.counts();
+        let family = counters.entry(site.info.metric).or_default();
+        match family
+            .iter_mut()
+            .find(|(info, _, _)| identity(info) == identity(&site.info))
+        {
+            Some((_, total_ok, total_error)) => {
+                *total_ok += ok;
+                *total_error += error;
+            }
+            None => family.push((&site.info, ok, error)),
+        }
     }
-    for (name, sites) in counters {
+    for (name, series) in counters {
         header(
             out,
             name,
             "counter",
             "Calls of instrumented functions by result.",
         );
-        for site in sites {
-            let (ok, error) = site.counts();
+        for (info, ok, error) in series {
             for (result, value) in [("ok", ok), ("error", error)] {
                 out.push_str(name);
-                write_labels(out, &site.info, service, &[("result", result)]);
+                write_labels(out, info, service, &[("result", result)]);
                 let _ = writeln!(out, " {value}");
             }
         }
     }
 
-    let mut histograms: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+    let mut histograms: BTreeMap<&str, Vec<(&SiteInfo, HistogramSnapshot, i64)>> = BTreeMap::new();
     for site in timed_sites() {
-        histograms.entry(site.info.metric).or_default().push(site);
+        let snapshot = site.snapshot();
+        let in_flight = site.in_flight();
+        let family = histograms.entry(site.info.metric).or_default();
+        match family
+            .iter_mut()
+            .find(|(info, _, _)| identity(info) == identity(&site.info))
+        {
+            // Same identity and bounds: add up. Different bounds cannot be
+            // merged; the first site's series stands.
+            Some((_, total, total_in_flight)) if total.bounds_nanos == snapshot.bounds_nanos => {
+                for (sum, add) in total.cumulative.iter_mut().zip(&snapshot.cumulative) {
+                    *sum += add;
+                }
+                total.sum_nanos = total.sum_nanos.wrapping_add(snapshot.sum_nanos);
+                *total_in_flight += in_flight;
+            }
+            Some(_) => {}
+            None => family.push((&site.info, snapshot, in_flight)),
+        }
     }
-    for (name, sites) in &histograms {
+    for (name, series) in &histograms {
         header(
             out,
             name,
             "histogram",
             "Duration of instrumented function calls in seconds.",
         );
-        for site in sites {
-            let snap = site.snapshot();
+        for (info, snap, _) in series {
             for (bound, cumulative) in snap.bounds_nanos.iter().zip(&snap.cumulative) {
                 let le = format_seconds(*bound);
                 let _ = write!(out, "{name}_bucket");
-                write_labels(out, &site.info, service, &[("le", &le)]);
+                write_labels(out, info, service, &[("le", &le)]);
                 let _ = writeln!(out, " {cumulative}");
             }
             let _ = write!(out, "{name}_bucket");
-            write_labels(out, &site.info, service, &[("le", "+Inf")]);
+            write_labels(out, info, service, &[("le", "+Inf")]);
             let _ = writeln!(out, " {}", snap.count());
             let _ = write!(out, "{name}_sum");
-            write_labels(out, &site.info, service, &[]);
+            write_labels(out, info, service, &[]);
             let _ = writeln!(out, " {}", snap.sum_nanos as f64 / 1e9);
             let _ = write!(out, "{name}_count");
-            write_labels(out, &site.info, service, &[]);
+            write_labels(out, info, service, &[]);
             let _ = writeln!(out, " {}", snap.count());
         }
     }
 
-    if !histograms.is_empty() {
+    // One gauge per function, whatever its histogram is named.
+    let mut gauges: Vec<(&SiteInfo, i64)> = Vec::new();
+    for (info, _, in_flight) in histograms.values().flatten() {
+        let key = (info.function, info.module, info.labels);
+        match gauges
+            .iter_mut()
+            .find(|(seen, _)| (seen.function, seen.module, seen.labels) == key)
+        {
+            Some((_, total)) => *total += in_flight,
+            None => gauges.push((info, *in_flight)),
+        }
+    }
+    if !gauges.is_empty() {
         header(
             out,
             CONCURRENT_METRIC,
             "gauge",
             "Calls of instrumented functions running now.",
         );
-        for site in histograms.values().flatten() {
+        for (info, in_flight) in gauges {
             out.push_str(CONCURRENT_METRIC);
-            write_labels(out, &site.info, service, &[]);
-            let _ = writeln!(out, " {}", site.in_flight());
+            write_labels(out, info, service, &[]);
+            let _ = writeln!(out, " {in_flight}");
         }
     }
 }
@@ -148,6 +201,33 @@ pub(crate) fn render_build_info(out: &mut String, service: &str, build: &BuildIn
         out.push('"');
     }
     out.push_str("} 1\n");
+}
+
+pub(crate) fn render_span_counters(out: &mut String) {
+    use crate::trace::pipeline::{SPANS_DROPPED, SPANS_EXPORTED};
+    use std::sync::atomic::Ordering::Relaxed;
+    header(
+        out,
+        "telemark_spans_exported_total",
+        "counter",
+        "Spans handed to the span exporter.",
+    );
+    let _ = writeln!(
+        out,
+        "telemark_spans_exported_total {}",
+        SPANS_EXPORTED.load(Relaxed)
+    );
+    header(
+        out,
+        "telemark_spans_dropped_total",
+        "counter",
+        "Spans lost because the queue was full or the export failed.",
+    );
+    let _ = writeln!(
+        out,
+        "telemark_spans_dropped_total {}",
+        SPANS_DROPPED.load(Relaxed)
+    );
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ static ENABLED: AtomicBool = AtomicBool::new(true);
 /// Turns every telemark attribute on or off at run time.
 ///
 /// When off, an instrumented call costs one relaxed atomic load: nothing is
-/// counted, timed or tracked as in flight. Calls already in flight when the
-/// switch flips finish the way they started, so in-flight gauges stay exact.
+/// counted, timed, traced or tracked as in flight. `#[timed]` calls already
+/// running when the switch flips finish the way they started, so in-flight
+/// gauges stay exact; `#[counted]` reads the switch when a call finishes.
 ///
 /// ```
 /// telemark_runtime::set_enabled(false);

@@ -16,7 +16,9 @@ use serde_json::json;
 
 use crate::buckets::{set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS};
 use crate::catalog::instrumented_functions;
-use crate::render::{render_build_info, render_function_metrics, BuildInfo};
+use crate::render::{render_build_info, render_function_metrics, render_span_counters, BuildInfo};
+use crate::trace::pipeline::PipelineHandle;
+use crate::trace::Traces;
 
 /// The address the endpoints listen on unless configured.
 pub const DEFAULT_LISTEN_ADDRESS: &str = "127.0.0.1:9464";
@@ -42,6 +44,8 @@ pub enum TelemetryError {
     RecorderInstalled,
     /// The endpoint's thread or async runtime could not start.
     Runtime(std::io::Error),
+    /// A setting (usually an `OTEL_*` environment variable) is invalid.
+    Config(String),
 }
 
 impl fmt::Display for TelemetryError {
@@ -59,7 +63,8 @@ impl fmt::Display for TelemetryError {
                 "another metrics recorder is already installed; \
                  call .metrics_recorder(false) to keep it"
             ),
-            TelemetryError::Runtime(err) => write!(f, "cannot start the endpoint thread: {err}"),
+            TelemetryError::Runtime(err) => write!(f, "cannot start a telemetry thread: {err}"),
+            TelemetryError::Config(message) => write!(f, "invalid telemetry setting: {message}"),
         }
     }
 }
@@ -97,6 +102,7 @@ pub struct TelemetryBuilder {
     install_recorder: bool,
     readiness: Vec<(String, ReadinessCheck)>,
     readiness_timeout: Duration,
+    traces: Option<Traces>,
 }
 
 impl TelemetryBuilder {
@@ -115,7 +121,16 @@ impl TelemetryBuilder {
             install_recorder: true,
             readiness: Vec::new(),
             readiness_timeout: Duration::from_secs(2),
+            traces: None,
         }
+    }
+
+    /// Records `#[traced]` spans and exports them as configured (default:
+    /// no tracing; `#[traced]` then costs one check per call). Tracing stays
+    /// off when `OTEL_SDK_DISABLED=true`.
+    pub fn traces(mut self, traces: Traces) -> Self {
+        self.traces = Some(traces);
+        self
     }
 
     /// The `service_name` label. Default: `OTEL_SERVICE_NAME` from the
@@ -198,28 +213,36 @@ impl TelemetryBuilder {
             })
             .unwrap_or_else(|| self.crate_name.clone());
 
+        // Everything that can fail without side effects comes first.
+        if let Some(seconds) = &self.buckets {
+            validate_buckets(seconds).map_err(TelemetryError::Buckets)?;
+        }
+        let listener = match &self.listen {
+            Some(address) => Some(bind(address)?),
+            None => None,
+        };
         let buckets = match &self.buckets {
             Some(seconds) => {
-                validate_buckets(seconds).map_err(TelemetryError::Buckets)?;
                 set_default_buckets(seconds).map_err(TelemetryError::Buckets)?;
                 seconds.clone()
             }
             None => DEFAULT_BUCKETS.to_vec(),
         };
-
         let recorder = if self.install_recorder {
             Some(install_recorder(&buckets)?)
         } else {
             None
         };
 
-        let listener = match &self.listen {
-            Some(address) => Some(bind(address)?),
-            None => None,
-        };
-
         // Calibrate the clock now rather than on the first timed call.
         crate::site::clock();
+
+        let traces = match self.traces {
+            Some(traces) if !crate::trace::sdk_disabled_by_env()? => {
+                Some(traces.install(&service_name)?)
+            }
+            _ => None,
+        };
 
         let shared = Arc::new(Shared {
             service_name,
@@ -234,7 +257,11 @@ impl TelemetryBuilder {
             Some(listener) => Some(spawn_server(listener, Arc::clone(&shared))?),
             None => None,
         };
-        Ok(Telemetry { shared, server })
+        Ok(Telemetry {
+            shared,
+            server,
+            traces,
+        })
     }
 }
 
@@ -242,6 +269,7 @@ impl TelemetryBuilder {
 pub struct Telemetry {
     shared: Arc<Shared>,
     server: Option<Server>,
+    traces: Option<PipelineHandle>,
 }
 
 impl fmt::Debug for Telemetry {
@@ -275,9 +303,21 @@ impl Telemetry {
         self.shared.status()
     }
 
-    /// Stops the endpoints and waits for their thread to finish.
+    /// Exports every span ended so far; false if that took longer than
+    /// `timeout` (or tracing is off).
+    pub fn flush_traces(&self, timeout: Duration) -> bool {
+        self.traces
+            .as_ref()
+            .is_some_and(|traces| traces.flush(timeout))
+    }
+
+    /// Stops the endpoints, exports the spans still queued (waiting at most
+    /// five seconds) and shuts the span exporter down.
     pub fn shutdown(mut self) {
         self.stop_server();
+        if let Some(mut traces) = self.traces.take() {
+            traces.shutdown(Duration::from_secs(5));
+        }
     }
 
     fn stop_server(&mut self) {
@@ -314,6 +354,7 @@ impl Shared {
         let mut out = String::with_capacity(4096);
         render_function_metrics(&mut out, &self.service_name);
         render_build_info(&mut out, &self.service_name, &self.build);
+        render_span_counters(&mut out);
         if let Some(recorder) = &self.recorder {
             recorder.run_upkeep();
             out.push_str(&recorder.render());
@@ -347,17 +388,27 @@ impl Shared {
         })
     }
 
+    /// Runs every check at once against one deadline; checks still running
+    /// at the deadline are aborted and reported as timed out.
     async fn readiness(&self) -> (bool, serde_json::Value) {
+        let deadline = tokio::time::Instant::now() + self.readiness_timeout;
+        // Spawned so that a panicking check fails readiness instead of the server.
+        let tasks: Vec<_> = self
+            .readiness
+            .iter()
+            .map(|(name, check)| (name, tokio::spawn(check())))
+            .collect();
         let mut all_ok = true;
-        let mut checks = Vec::with_capacity(self.readiness.len());
-        for (name, check) in &self.readiness {
-            // Spawned so that a panicking check fails readiness instead of the server.
-            let task = tokio::spawn(check());
-            let outcome = match tokio::time::timeout(self.readiness_timeout, task).await {
+        let mut checks = Vec::with_capacity(tasks.len());
+        for (name, mut task) in tasks {
+            let outcome = match tokio::time::timeout_at(deadline, &mut task).await {
                 Ok(Ok(Ok(()))) => Ok(()),
                 Ok(Ok(Err(reason))) => Err(reason),
                 Ok(Err(join_error)) => Err(format!("check failed: {join_error}")),
-                Err(_) => Err(format!("timed out after {:?}", self.readiness_timeout)),
+                Err(_) => {
+                    task.abort();
+                    Err(format!("timed out after {:?}", self.readiness_timeout))
+                }
             };
             match outcome {
                 Ok(()) => checks.push(json!({ "name": name, "ok": true })),
@@ -417,7 +468,11 @@ fn spawn_server(
     shared: Arc<Shared>,
 ) -> Result<Server, TelemetryError> {
     let address = listener.local_addr().map_err(TelemetryError::Runtime)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Two workers: a readiness check that blocks its thread leaves the other
+    // one serving /metrics and /health.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("telemark-http")
         .enable_all()
         .build()
         .map_err(TelemetryError::Runtime)?;
@@ -433,7 +488,11 @@ fn spawn_server(
                     tokio::select! {
                         _ = &mut stop => break,
                         accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
+                            let Ok((stream, _)) = accepted else {
+                                // Out of file descriptors, say: back off instead of spinning.
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                continue;
+                            };
                             let shared = Arc::clone(&shared);
                             tokio::spawn(async move {
                                 let service = hyper::service::service_fn(move |request| {

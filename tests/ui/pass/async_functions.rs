@@ -1,3 +1,4 @@
+#![deny(warnings)]
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};

@@ -1,3 +1,4 @@
+#![deny(warnings)]
 use telemark::{counted, timed};
 
 /// Doc comments and other attributes are kept.

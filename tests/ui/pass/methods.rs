@@ -1,3 +1,4 @@
+#![deny(warnings)]
 use telemark::{counted, timed};
 
 struct Counter {

@@ -1,0 +1,362 @@
+//! From ended spans to an exporter: a bounded queue, one export thread that
+//! batches, and the counters of exported and dropped spans.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry::trace::{Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter, SpanLinks};
+use opentelemetry_sdk::Resource;
+
+use super::sampler::Sampler;
+use super::span::{Kind, Outcome, SpanRecord};
+use crate::site::clock;
+
+/// Spans handed to an exporter successfully, over the process's life.
+pub(crate) static SPANS_EXPORTED: AtomicU64 = AtomicU64::new(0);
+/// Spans lost: queue full, pipeline shut down, or export failed.
+pub(crate) static SPANS_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// The installed pipeline (null when tracing is off). Pipelines are leaked:
+/// a span that started under one may still end after it was replaced.
+static CURRENT: AtomicPtr<Pipeline> = AtomicPtr::new(std::ptr::null_mut());
+/// Serialises installs and shutdowns.
+static INSTALL: Mutex<()> = Mutex::new(());
+
+pub(crate) enum Message {
+    Span(Box<SpanRecord>),
+    Flush(mpsc::Sender<()>),
+    Shutdown(mpsc::Sender<()>),
+}
+
+/// What the hot path needs: the sampler and the queue.
+pub struct Pipeline {
+    pub(crate) sampler: Sampler,
+    sender: SyncSender<Message>,
+}
+
+#[inline(always)]
+pub(crate) fn current() -> Option<&'static Pipeline> {
+    let pointer = CURRENT.load(Ordering::Acquire);
+    // SAFETY: non-null pointers in CURRENT come from Box::leak and are never freed.
+    unsafe { pointer.as_ref() }
+}
+
+impl Pipeline {
+    /// Queues an ended span, or drops and counts it when the queue is full:
+    /// never blocks the instrumented code.
+    pub(crate) fn submit(&self, record: Box<SpanRecord>) {
+        match self.sender.try_send(Message::Span(record)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                SPANS_DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Batching limits of the export thread.
+#[derive(Debug, Clone)]
+pub struct BatchLimits {
+    /// Ended spans that may wait for export; more are dropped and counted.
+    pub max_queue_size: usize,
+    /// Most spans per export call.
+    pub max_export_batch_size: usize,
+    /// Longest a span waits before its batch is exported.
+    pub scheduled_delay: Duration,
+    /// Longest one export call may take.
+    pub export_timeout: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+            scheduled_delay: Duration::from_millis(500),
+            export_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Controls a running pipeline: flush and shut down.
+pub(crate) struct PipelineHandle {
+    pipeline: &'static Pipeline,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PipelineHandle {
+    /// Exports every span queued so far; waits at most `timeout`.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let (done, wait) = mpsc::channel();
+        if self.pipeline.sender.send(Message::Flush(done)).is_err() {
+            return false;
+        }
+        wait.recv_timeout(timeout).is_ok()
+    }
+
+    /// Uninstalls the pipeline, exports what is queued and shuts the
+    /// exporter down, waiting at most `timeout`.
+    pub(crate) fn shutdown(&mut self, timeout: Duration) {
+        {
+            let _install = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+            let me = self.pipeline as *const Pipeline as *mut Pipeline;
+            let _ = CURRENT.compare_exchange(
+                me,
+                std::ptr::null_mut(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        let (done, wait) = mpsc::channel();
+        if self.pipeline.sender.send(Message::Shutdown(done)).is_ok()
+            && wait.recv_timeout(timeout).is_ok()
+        {
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Drop for PipelineHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.shutdown(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Starts the export thread for `exporter` and installs the pipeline.
+pub(crate) fn install<E: SpanExporter + 'static>(
+    mut exporter: E,
+    resource: &Resource,
+    sampler: Sampler,
+    limits: BatchLimits,
+) -> std::io::Result<PipelineHandle> {
+    exporter.set_resource(resource);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (sender, receiver) = mpsc::sync_channel(limits.max_queue_size.max(1));
+    let pipeline: &'static Pipeline = Box::leak(Box::new(Pipeline { sampler, sender }));
+    let thread = std::thread::Builder::new()
+        .name("telemark-spans".into())
+        .spawn(move || {
+            let mut worker = Worker {
+                exporter,
+                runtime,
+                limits,
+                converter: Converter::new(),
+                failures_since_report: 0,
+                last_report: None,
+            };
+            worker.run(receiver);
+        })?;
+    let _install = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    CURRENT.store(
+        pipeline as *const Pipeline as *mut Pipeline,
+        Ordering::Release,
+    );
+    Ok(PipelineHandle {
+        pipeline,
+        thread: Some(thread),
+    })
+}
+
+struct Worker<E> {
+    exporter: E,
+    runtime: tokio::runtime::Runtime,
+    limits: BatchLimits,
+    converter: Converter,
+    failures_since_report: u64,
+    last_report: Option<Instant>,
+}
+
+impl<E: SpanExporter> Worker<E> {
+    fn run(&mut self, receiver: Receiver<Message>) {
+        let mut batch: Vec<SpanData> = Vec::new();
+        let mut deadline = Instant::now() + self.limits.scheduled_delay;
+        // A control message met while draining, handled next.
+        let mut pending: Option<Message> = None;
+        loop {
+            let next = match pending.take() {
+                Some(message) => Ok(message),
+                None => receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+            };
+            match next {
+                Ok(Message::Span(record)) => {
+                    batch.push(self.converter.convert(*record));
+                    if batch.len() >= self.limits.max_export_batch_size {
+                        self.export(&mut batch);
+                    }
+                }
+                Ok(Message::Flush(done)) => {
+                    pending = self.drain(&receiver, &mut batch);
+                    self.export(&mut batch);
+                    let _ = self.exporter.force_flush();
+                    let _ = done.send(());
+                }
+                Ok(Message::Shutdown(done)) => {
+                    while let Some(control) = self.drain(&receiver, &mut batch) {
+                        // Later flushes and shutdowns are answered by this one.
+                        match control {
+                            Message::Flush(other) | Message::Shutdown(other) => {
+                                let _ = other.send(());
+                            }
+                            Message::Span(_) => {}
+                        }
+                    }
+                    self.export(&mut batch);
+                    let _ = self.exporter.shutdown();
+                    let _ = done.send(());
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.export(&mut batch);
+                    deadline = Instant::now() + self.limits.scheduled_delay;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// Takes the spans already queued, up to the first control message,
+    /// which it returns.
+    fn drain(
+        &mut self,
+        receiver: &Receiver<Message>,
+        batch: &mut Vec<SpanData>,
+    ) -> Option<Message> {
+        while let Ok(message) = receiver.try_recv() {
+            match message {
+                Message::Span(record) => batch.push(self.converter.convert(*record)),
+                control => return Some(control),
+            }
+            if batch.len() >= self.limits.max_export_batch_size {
+                self.export(batch);
+            }
+        }
+        None
+    }
+
+    fn export(&mut self, batch: &mut Vec<SpanData>) {
+        if batch.is_empty() {
+            return;
+        }
+        let spans = std::mem::take(batch);
+        let count = spans.len() as u64;
+        let export = self.exporter.export(spans);
+        let result = self
+            .runtime
+            .block_on(async { tokio::time::timeout(self.limits.export_timeout, export).await });
+        match result {
+            Ok(Ok(())) => {
+                SPANS_EXPORTED.fetch_add(count, Ordering::Relaxed);
+            }
+            Ok(Err(error)) => self.report_failure(count, &error.to_string()),
+            Err(_) => self.report_failure(count, "export timed out"),
+        }
+    }
+
+    /// Counts the lost spans and logs at most once per interval.
+    fn report_failure(&mut self, lost: u64, error: &str) {
+        SPANS_DROPPED.fetch_add(lost, Ordering::Relaxed);
+        self.failures_since_report += 1;
+        let due = self
+            .last_report
+            .is_none_or(|last| last.elapsed() >= Duration::from_secs(30));
+        if due {
+            eprintln!(
+                "telemark: span export failed ({} failure(s) since the last report): {error}",
+                self.failures_since_report
+            );
+            self.failures_since_report = 0;
+            self.last_report = Some(Instant::now());
+        }
+    }
+}
+
+/// Turns span records into the SDK's `SpanData`.
+struct Converter {
+    anchor_wall: SystemTime,
+    anchor_ticks: u64,
+    scope: InstrumentationScope,
+}
+
+impl Converter {
+    fn new() -> Self {
+        Converter {
+            anchor_wall: SystemTime::now(),
+            anchor_ticks: clock().raw(),
+            scope: InstrumentationScope::builder("telemark")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        }
+    }
+
+    fn wall(&self, ticks: u64) -> SystemTime {
+        if ticks >= self.anchor_ticks {
+            self.anchor_wall
+                + Duration::from_nanos(clock().delta_as_nanos(self.anchor_ticks, ticks))
+        } else {
+            self.anchor_wall
+                - Duration::from_nanos(clock().delta_as_nanos(ticks, self.anchor_ticks))
+        }
+    }
+
+    fn convert(&self, record: SpanRecord) -> SpanData {
+        let site = record.site;
+        let mut attributes = Vec::with_capacity(3 + record.attributes.len());
+        let function = if site.module.is_empty() {
+            Cow::Borrowed(site.function)
+        } else {
+            Cow::Owned(format!("{}::{}", site.module, site.function))
+        };
+        attributes.push(KeyValue::new("code.function.name", function));
+        attributes.push(KeyValue::new("code.file.path", site.file));
+        attributes.push(KeyValue::new("code.line.number", i64::from(site.line)));
+        attributes.extend(record.attributes);
+        let mut events = SpanEvents::default();
+        events.events = record
+            .events
+            .into_iter()
+            .map(|event| Event::new(event.name, self.wall(event.ticks), event.attributes, 0))
+            .collect();
+        let status = match record.outcome {
+            Outcome::Ok => Status::Unset,
+            Outcome::Error(description) => Status::error(description),
+        };
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(record.trace_id),
+                SpanId::from(record.span_id),
+                TraceFlags::SAMPLED,
+                false,
+                record.trace_state,
+            ),
+            parent_span_id: SpanId::from(record.parent_span_id),
+            parent_span_is_remote: record.parent_is_remote,
+            span_kind: match site.kind {
+                Kind::Internal => SpanKind::Internal,
+                Kind::Server => SpanKind::Server,
+                Kind::Client => SpanKind::Client,
+                Kind::Producer => SpanKind::Producer,
+                Kind::Consumer => SpanKind::Consumer,
+            },
+            name: Cow::Borrowed(site.name),
+            start_time: self.wall(record.start_ticks),
+            end_time: self.wall(record.end_ticks),
+            attributes,
+            dropped_attributes_count: 0,
+            events,
+            links: SpanLinks::default(),
+            status,
+            instrumentation_scope: self.scope.clone(),
+        }
+    }
+}

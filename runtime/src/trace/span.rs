@@ -1,0 +1,473 @@
+//! The span hot path: sampling, ids, the span record and the guards that
+//! generated code creates. Static facts of a call site (name, kind, code
+//! location) stay in the call site's `static` and are only read at export.
+
+#![allow(missing_docs)] // hidden API for generated code
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::{Context, ContextGuard, KeyValue, Value};
+
+use super::pipeline::{self, Pipeline};
+use crate::site::clock;
+use crate::switch::is_enabled;
+
+/// `SpanKind` as stored in a call site's `static`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+/// The static facts of one `#[traced]` call site.
+#[derive(Debug)]
+pub struct TraceSite {
+    /// Span name.
+    pub name: &'static str,
+    pub kind: Kind,
+    /// `function` as the metrics name it (`name` or `Type::name`).
+    pub function: &'static str,
+    pub module: &'static str,
+    pub file: &'static str,
+    pub line: u32,
+}
+
+/// An event recorded on a span.
+pub(crate) struct RecordedEvent {
+    pub name: &'static str,
+    pub ticks: u64,
+    pub attributes: Vec<KeyValue>,
+}
+
+/// Why a span ended with status Error.
+pub(crate) enum Outcome {
+    Ok,
+    Error(String),
+}
+
+/// A sampled span while it runs, then on its way to the exporter.
+pub struct SpanRecord {
+    pub(crate) site: &'static TraceSite,
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) parent_span_id: u64,
+    pub(crate) parent_is_remote: bool,
+    pub(crate) trace_state: TraceState,
+    pub(crate) start_ticks: u64,
+    pub(crate) end_ticks: u64,
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) events: Vec<RecordedEvent>,
+    pub(crate) outcome: Outcome,
+}
+
+impl SpanRecord {
+    /// Adds an attribute (from `fields(...)`, `args(...)` or `ret`).
+    #[inline]
+    pub fn attribute(&mut self, key: &'static str, value: impl IntoAttributeValue) {
+        self.attributes
+            .push(KeyValue::new(key, value.into_attribute_value()));
+    }
+
+    /// Marks the span as failed by an error value: status Error with the
+    /// message, an `exception` event and `error.type`.
+    pub fn error(&mut self, error_type: &'static str, message: String) {
+        self.attributes
+            .push(KeyValue::new("error.type", error_type));
+        self.events.push(RecordedEvent {
+            name: "exception",
+            ticks: clock().raw(),
+            attributes: vec![
+                KeyValue::new("exception.type", error_type),
+                KeyValue::new("exception.message", message.clone()),
+            ],
+        });
+        self.outcome = Outcome::Error(message);
+    }
+
+    fn span_context(&self) -> SpanContext {
+        SpanContext::new(
+            TraceId::from(self.trace_id),
+            SpanId::from(self.span_id),
+            TraceFlags::SAMPLED,
+            false,
+            self.trace_state.clone(),
+        )
+    }
+
+    fn end(mut self: Box<Self>, pipeline: &Pipeline) {
+        self.end_ticks = clock().raw();
+        pipeline.submit(self);
+    }
+
+    fn end_abnormally(mut self: Box<Self>, pipeline: &Pipeline) {
+        if std::thread::panicking() {
+            self.error("panic", "the function panicked".to_owned());
+        } else {
+            self.attributes
+                .push(KeyValue::new("telemark.cancelled", true));
+        }
+        self.end(pipeline);
+    }
+}
+
+/// Values `fields(...)` accept: numbers, booleans and strings.
+pub trait IntoAttributeValue {
+    fn into_attribute_value(self) -> Value;
+}
+
+macro_rules! int_values {
+    ($($t:ty),*) => {$(
+        impl IntoAttributeValue for $t {
+            #[inline]
+            fn into_attribute_value(self) -> Value {
+                Value::I64(i64::try_from(self).unwrap_or(i64::MAX))
+            }
+        }
+    )*};
+}
+int_values!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, i128, u128);
+
+impl IntoAttributeValue for f32 {
+    fn into_attribute_value(self) -> Value {
+        Value::F64(f64::from(self))
+    }
+}
+impl IntoAttributeValue for f64 {
+    fn into_attribute_value(self) -> Value {
+        Value::F64(self)
+    }
+}
+impl IntoAttributeValue for bool {
+    fn into_attribute_value(self) -> Value {
+        Value::Bool(self)
+    }
+}
+impl IntoAttributeValue for String {
+    fn into_attribute_value(self) -> Value {
+        Value::from(self)
+    }
+}
+impl IntoAttributeValue for &String {
+    fn into_attribute_value(self) -> Value {
+        Value::from(self.clone())
+    }
+}
+impl IntoAttributeValue for &str {
+    fn into_attribute_value(self) -> Value {
+        Value::from(self.to_owned())
+    }
+}
+impl IntoAttributeValue for Cow<'static, str> {
+    fn into_attribute_value(self) -> Value {
+        Value::from(self)
+    }
+}
+impl IntoAttributeValue for Value {
+    fn into_attribute_value(self) -> Value {
+        self
+    }
+}
+
+/// `args(name = display)`: the argument's `Display` text. A type without
+/// `Display` fails to compile here, at the argument's name.
+#[inline]
+pub fn capture_display<T: fmt::Display + ?Sized>(value: &T) -> Value {
+    Value::from(value.to_string())
+}
+
+/// `args(name = debug)`: the argument's `Debug` text.
+#[inline]
+pub fn capture_debug<T: fmt::Debug + ?Sized>(value: &T) -> Value {
+    Value::from(format!("{value:?}"))
+}
+
+thread_local! {
+    /// Depth of unsampled root spans running on this thread: their children
+    /// are not sampled either, without allocating a context for them.
+    static UNSAMPLED: Cell<u32> = const { Cell::new(0) };
+    static RNG: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(clock().raw());
+    hasher.finish() | 1
+}
+
+/// wyrand: fast, good enough for ids (not for secrets).
+#[inline]
+fn random_u64() -> u64 {
+    RNG.with(|state| {
+        let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
+        state.set(s);
+        let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+        ((t >> 64) as u64) ^ (t as u64)
+    })
+}
+
+fn nonzero_random() -> u64 {
+    loop {
+        let value = random_u64();
+        if value != 0 {
+            return value;
+        }
+    }
+}
+
+/// The decision for a new span.
+enum Start {
+    /// Instrumentation off, no pipeline, or inside an unsampled root.
+    Inert,
+    /// A root span the sampler dropped: children must not sample either.
+    UnsampledRoot,
+    Sampled(Box<SpanRecord>, Context),
+}
+
+#[inline(always)]
+fn begin(site: &'static TraceSite, fill: impl FnOnce(&mut SpanRecord)) -> Start {
+    if !is_enabled() {
+        return Start::Inert;
+    }
+    let Some(pipeline) = pipeline::current() else {
+        return Start::Inert;
+    };
+    if !pipeline.sampler.may_sample() || UNSAMPLED.with(Cell::get) > 0 {
+        return Start::Inert;
+    }
+    begin_slow(site, fill, pipeline)
+}
+
+#[inline(never)]
+fn begin_slow(
+    site: &'static TraceSite,
+    fill: impl FnOnce(&mut SpanRecord),
+    pipeline: &Pipeline,
+) -> Start {
+    let parent = Context::current();
+    let parent_span = parent.span();
+    let parent_context = parent_span.span_context();
+    let (trace_id, parent_span_id, parent_is_remote, trace_state, sampled) =
+        if parent_context.is_valid() {
+            (
+                u128::from_be_bytes(parent_context.trace_id().to_bytes()),
+                u64::from_be_bytes(parent_context.span_id().to_bytes()),
+                parent_context.is_remote(),
+                parent_context.trace_state().clone(),
+                pipeline.sampler.decide(
+                    Some(parent_context.is_sampled()),
+                    u128::from_be_bytes(parent_context.trace_id().to_bytes()),
+                ),
+            )
+        } else {
+            let trace_id = (u128::from(nonzero_random()) << 64) | u128::from(random_u64());
+            let sampled = pipeline.sampler.decide(None, trace_id);
+            (trace_id, 0, false, TraceState::default(), sampled)
+        };
+    if !sampled {
+        return if parent_context.is_valid() {
+            Start::Inert
+        } else {
+            Start::UnsampledRoot
+        };
+    }
+    let mut record = Box::new(SpanRecord {
+        site,
+        trace_id,
+        span_id: nonzero_random(),
+        parent_span_id,
+        parent_is_remote,
+        trace_state,
+        start_ticks: clock().raw(),
+        end_ticks: 0,
+        attributes: Vec::new(),
+        events: Vec::new(),
+        outcome: Outcome::Ok,
+    });
+    fill(&mut record);
+    let context = parent.with_remote_span_context(record.span_context());
+    Start::Sampled(record, context)
+}
+
+/// The span of a synchronous call: current while the call runs, ended when
+/// dropped (as an error if the call panicked).
+pub struct SyncSpan {
+    record: Option<Box<SpanRecord>>,
+    _attached: Option<ContextGuard>,
+    unsampled_root: bool,
+}
+
+impl SyncSpan {
+    #[inline(always)]
+    pub fn start(site: &'static TraceSite, fill: impl FnOnce(&mut SpanRecord)) -> Self {
+        match begin(site, fill) {
+            Start::Inert => SyncSpan {
+                record: None,
+                _attached: None,
+                unsampled_root: false,
+            },
+            Start::UnsampledRoot => {
+                UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
+                SyncSpan {
+                    record: None,
+                    _attached: None,
+                    unsampled_root: true,
+                }
+            }
+            Start::Sampled(record, context) => SyncSpan {
+                record: Some(record),
+                _attached: Some(context.attach()),
+                unsampled_root: false,
+            },
+        }
+    }
+
+    /// Ends the span after the call returned `value`; `classify` records
+    /// `err` / `ret` on it.
+    #[inline]
+    pub fn finish<T>(mut self, value: &T, classify: impl FnOnce(&mut SpanRecord, &T)) {
+        if let Some(mut record) = self.record.take() {
+            classify(&mut record, value);
+            if let Some(pipeline) = pipeline::current() {
+                record.end(pipeline);
+            }
+        }
+    }
+}
+
+impl Drop for SyncSpan {
+    fn drop(&mut self) {
+        if self.unsampled_root {
+            UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
+        }
+        if let Some(record) = self.record.take() {
+            if let Some(pipeline) = pipeline::current() {
+                if std::thread::panicking() {
+                    record.end_abnormally(pipeline);
+                } else {
+                    record.end(pipeline);
+                }
+            }
+        }
+    }
+}
+
+/// The span of an asynchronous call, started when the call starts; it
+/// becomes current during every poll of the future it instruments.
+pub struct AsyncSpan {
+    state: AsyncState,
+}
+
+enum AsyncState {
+    Inert,
+    UnsampledRoot,
+    Sampled(Box<SpanRecord>, Context),
+}
+
+impl AsyncSpan {
+    #[inline(always)]
+    pub fn start(site: &'static TraceSite, fill: impl FnOnce(&mut SpanRecord)) -> Self {
+        let state = match begin(site, fill) {
+            Start::Inert => AsyncState::Inert,
+            Start::UnsampledRoot => AsyncState::UnsampledRoot,
+            Start::Sampled(record, context) => AsyncState::Sampled(record, context),
+        };
+        AsyncSpan { state }
+    }
+
+    /// Runs `future` with this span current on every poll. Its output comes
+    /// back with the span, still open, for [`AsyncSpan::finish`]; if the
+    /// future is dropped first, the span ends as cancelled.
+    #[inline]
+    pub fn instrument<F: Future>(self, future: F) -> Instrumented<F> {
+        Instrumented {
+            future,
+            span: Some(self),
+        }
+    }
+
+    /// Ends the span after the future produced `value`.
+    #[inline]
+    pub fn finish<T>(mut self, value: &T, classify: impl FnOnce(&mut SpanRecord, &T)) {
+        if let AsyncState::Sampled(mut record, _) =
+            std::mem::replace(&mut self.state, AsyncState::Inert)
+        {
+            classify(&mut record, value);
+            if let Some(pipeline) = pipeline::current() {
+                record.end(pipeline);
+            }
+        }
+    }
+}
+
+impl Drop for AsyncSpan {
+    fn drop(&mut self) {
+        if let AsyncState::Sampled(record, _) =
+            std::mem::replace(&mut self.state, AsyncState::Inert)
+        {
+            if let Some(pipeline) = pipeline::current() {
+                record.end_abnormally(pipeline);
+            }
+        }
+    }
+}
+
+/// A future running inside an [`AsyncSpan`].
+pub struct Instrumented<F> {
+    future: F,
+    span: Option<AsyncSpan>,
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = (F::Output, AsyncSpan);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        // SAFETY: `future` is structurally pinned (never moved out while
+        // pinned); `span` is not pinned and only taken by value at the end.
+        let this = unsafe { self.get_unchecked_mut() };
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        let Some(span) = this.span.as_ref() else {
+            panic!("Instrumented polled after completion");
+        };
+        let poll = match &span.state {
+            AsyncState::Inert => future.poll(cx),
+            AsyncState::UnsampledRoot => {
+                UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
+                let poll = future.poll(cx);
+                UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
+                poll
+            }
+            AsyncState::Sampled(_, context) => {
+                let _attached = context.clone().attach();
+                future.poll(cx)
+            }
+        };
+        match poll {
+            Poll::Ready(output) => Poll::Ready((output, this.span.take().expect("span present"))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// `err = debug`: as `err`, with the `Debug` text.
+pub fn span_error_debug<T, E: fmt::Debug>(record: &mut SpanRecord, value: &Result<T, E>) {
+    if let Err(error) = value {
+        record.error(std::any::type_name::<E>(), format!("{error:?}"));
+    }
+}
+
+/// `err`: as a function, for generated code.
+pub fn span_error_display<T, E: fmt::Display>(record: &mut SpanRecord, value: &Result<T, E>) {
+    if let Err(error) = value {
+        record.error(std::any::type_name::<E>(), error.to_string());
+    }
+}

@@ -1,0 +1,145 @@
+//! Sampling, the kill switch and queue overflow for `#[traced]` (its own
+//! binary: each phase installs its own pipeline, one after the other).
+#![cfg(not(feature = "disable-instrumentation"))]
+
+use std::time::Duration;
+
+use telemark::opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+};
+use telemark::opentelemetry::Context;
+use telemark::opentelemetry_sdk::error::OTelSdkResult;
+use telemark::opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData, SpanExporter};
+use telemark::{traced, BatchLimits, Root, Sampler, Telemetry, Traces};
+
+#[traced]
+fn root() -> usize {
+    child() + 1
+}
+
+#[traced]
+fn child() -> usize {
+    1
+}
+
+fn start(traces: Traces) -> Telemetry {
+    telemark::builder!()
+        .without_server()
+        .traces(traces)
+        .start()
+        .expect("telemetry starts")
+}
+
+fn exported(telemetry: &Telemetry, exporter: &InMemorySpanExporter) -> Vec<SpanData> {
+    assert!(telemetry.flush_traces(Duration::from_secs(5)));
+    exporter.get_finished_spans().unwrap()
+}
+
+fn counter(telemetry: &Telemetry, name: &str) -> u64 {
+    let text = telemetry.render_metrics();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+        .parse()
+        .unwrap()
+}
+
+/// An exporter slow enough for the queue to overflow.
+#[derive(Debug)]
+struct SlowExporter;
+
+impl SpanExporter for SlowExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        std::thread::sleep(Duration::from_millis(20));
+        Ok(())
+    }
+}
+
+#[test]
+fn sampling_kill_switch_and_overflow() {
+    // Unsampled roots: neither they nor their children are exported.
+    let exporter = InMemorySpanExporter::default();
+    let telemetry =
+        start(Traces::exporter(exporter.clone()).sampler(Sampler::ParentBased(Root::AlwaysOff)));
+    assert_eq!(root(), 2);
+    assert!(exported(&telemetry, &exporter).is_empty());
+
+    // A sampled remote parent (as extracted from `traceparent`) is followed.
+    let remote = SpanContext::new(
+        TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736_u128),
+        SpanId::from(0x00f0_67aa_0ba9_02b7_u64),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    let guard = Context::current()
+        .with_remote_span_context(remote.clone())
+        .attach();
+    root();
+    drop(guard);
+    let spans = exported(&telemetry, &exporter);
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    let root_span = spans.iter().find(|s| s.name == "root").unwrap();
+    let child_span = spans.iter().find(|s| s.name == "child").unwrap();
+    assert_eq!(root_span.span_context.trace_id(), remote.trace_id());
+    assert_eq!(root_span.parent_span_id, remote.span_id());
+    assert!(root_span.parent_span_is_remote);
+    assert_eq!(child_span.parent_span_id, root_span.span_context.span_id());
+
+    // An unsampled remote parent is followed too.
+    exporter.reset();
+    let unsampled = SpanContext::new(
+        remote.trace_id(),
+        remote.span_id(),
+        TraceFlags::default(),
+        true,
+        TraceState::default(),
+    );
+    let guard = Context::current()
+        .with_remote_span_context(unsampled)
+        .attach();
+    root();
+    drop(guard);
+    assert!(exported(&telemetry, &exporter).is_empty());
+    telemetry.shutdown();
+
+    // Always on, then switched off and on again.
+    let exporter = InMemorySpanExporter::default();
+    let telemetry = start(Traces::exporter(exporter.clone()).sampler(Sampler::AlwaysOn));
+    telemark::set_enabled(false);
+    assert_eq!(root(), 2);
+    assert!(exported(&telemetry, &exporter).is_empty());
+    telemark::set_enabled(true);
+    root();
+    assert_eq!(exported(&telemetry, &exporter).len(), 2);
+    telemetry.shutdown();
+
+    // Not configured: no pipeline, nothing recorded, nothing panics.
+    assert_eq!(root(), 2);
+
+    // A queue of 4 in front of a slow exporter drops spans and counts them.
+    let telemetry = start(
+        Traces::exporter(SlowExporter)
+            .sampler(Sampler::AlwaysOn)
+            .batch_limits(BatchLimits {
+                max_queue_size: 4,
+                max_export_batch_size: 2,
+                ..BatchLimits::default()
+            }),
+    );
+    let exported_before = counter(&telemetry, "telemark_spans_exported_total");
+    let dropped_before = counter(&telemetry, "telemark_spans_dropped_total");
+    for _ in 0..100 {
+        child();
+    }
+    assert!(telemetry.flush_traces(Duration::from_secs(10)));
+    let exported_now = counter(&telemetry, "telemark_spans_exported_total") - exported_before;
+    let dropped_now = counter(&telemetry, "telemark_spans_dropped_total") - dropped_before;
+    assert_eq!(
+        exported_now + dropped_now,
+        100,
+        "every span is exported or counted as dropped"
+    );
+    assert!(dropped_now > 0, "the queue overflowed");
+    telemetry.shutdown();
+}

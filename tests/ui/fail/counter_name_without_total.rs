@@ -1,0 +1,4 @@
+#[telemark::counted(name = "jobs")]
+fn f() {}
+
+fn main() {}

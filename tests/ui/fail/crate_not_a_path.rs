@@ -1,0 +1,4 @@
+#[telemark::counted(crate = "telemark")]
+fn f() {}
+
+fn main() {}

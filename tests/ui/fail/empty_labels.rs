@@ -1,0 +1,4 @@
+#[telemark::counted(labels())]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[telemark::timed(name = "latency_seconds_count")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[telemark::counted(labels(team = 5))]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[telemark::counted(ok_if = |value| true)]
+fn f() -> u8 {
+    1
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[telemark::counted]
+trait Store {
+    fn get(&self) -> u8;
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[telemark::counted(labels(__name__ = "x"))]
+fn f() {}
+
+fn main() {}

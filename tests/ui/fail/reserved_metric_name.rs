@@ -1,0 +1,4 @@
+#[telemark::timed(name = "function_calls_concurrent")]
+fn f() {}
+
+fn main() {}

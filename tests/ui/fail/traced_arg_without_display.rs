@@ -1,0 +1,8 @@
+struct Secret;
+
+#[telemark::traced(args(secret = display))]
+fn f(secret: Secret) {
+    let _ = secret;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[telemark::traced(err)]
+fn f() -> u32 {
+    1
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[telemark::traced(level = "info")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[telemark::traced(kind = rpc)]
+fn f() {}
+
+fn main() {}
