@@ -1,5 +1,6 @@
-//! Per-call overhead of `#[counted]` and `#[timed]` against an uninstrumented
-//! baseline and against the `metrics` facade, measured in the same run.
+//! Per-call overhead of `#[counted]`, `#[timed]` and `#[traced]` against an
+//! uninstrumented baseline, the `metrics` facade and the OpenTelemetry SDK,
+//! measured in the same run.
 //!
 //! `cargo bench --bench overhead`. The Prometheus recorder is installed (by
 //! telemark's builder) for every case, as in a real service.
@@ -10,6 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use telemark::opentelemetry::trace::{Tracer, TracerProvider};
+use telemark::opentelemetry_sdk::error::OTelSdkResult;
+use telemark::opentelemetry_sdk::trace::{
+    Sampler as SdkSampler, SdkTracerProvider, SpanData, SpanExporter,
+};
+use telemark::{Root, Sampler, Traces};
 
 #[inline(never)]
 fn baseline(x: u64) -> u64 {
@@ -109,28 +116,56 @@ fn single_thread(c: &mut Criterion) {
     group.finish();
 }
 
-/// Times `iters` calls on this thread while one other thread calls the same
-/// function in a loop: the cost of sharing the function between two cores.
-fn contended(iters: u64, call: fn(u64) -> u64) -> Duration {
-    let stop = Arc::new(AtomicBool::new(false));
-    let other = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                black_box(call(black_box(i)));
-                i += 1;
-            }
-        })
-    };
-    let start = Instant::now();
-    for i in 0..iters {
-        black_box(call(black_box(i)));
+/// One other thread calling `call` in a loop for as long as it lives. It is
+/// started once per benchmark, so every sample sees the same contention.
+struct Contender {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Contender {
+    fn start(call: fn(u64) -> u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    black_box(call(black_box(i)));
+                    i += 1;
+                }
+            })
+        };
+        Contender {
+            stop,
+            thread: Some(thread),
+        }
     }
-    let elapsed = start.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    other.join().unwrap();
-    elapsed
+}
+
+impl Drop for Contender {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+/// Benchmarks `call` on this thread while a [`Contender`] calls it too.
+fn contended(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    call: fn(u64) -> u64,
+) {
+    let _contender = Contender::start(call);
+    group.bench_function(name, |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i += 1;
+            call(black_box(i))
+        })
+    });
 }
 
 static CACHED: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
@@ -145,16 +180,105 @@ fn facade_cached_global(x: u64) -> u64 {
 
 fn two_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("two_threads");
-    group.bench_function("baseline", |b| b.iter_custom(|n| contended(n, baseline)));
-    group.bench_function("counted", |b| b.iter_custom(|n| contended(n, counted)));
-    group.bench_function("timed", |b| b.iter_custom(|n| contended(n, timed)));
-    group.bench_function("shared_atomic", |b| {
-        b.iter_custom(|n| contended(n, shared_atomic))
-    });
-    group.bench_function("metrics_counter_cached", |b| {
-        b.iter_custom(|n| contended(n, facade_cached_global))
-    });
+    contended(&mut group, "baseline", baseline);
+    contended(&mut group, "counted", counted);
+    contended(&mut group, "timed", timed);
+    contended(&mut group, "shared_atomic", shared_atomic);
+    contended(&mut group, "metrics_counter_cached", facade_cached_global);
     group.finish();
+}
+
+#[telemark::traced]
+#[inline(never)]
+fn traced(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+#[inline(never)]
+async fn baseline_async(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+#[telemark::traced]
+#[inline(never)]
+async fn traced_async(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+/// Polls a future that never waits, with no runtime in the way.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
+
+/// Accepts every batch and does nothing: measures the span path, not I/O.
+#[derive(Debug)]
+struct NoopExporter;
+
+impl SpanExporter for NoopExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+fn start_traces(sampler: Sampler) -> telemark::Telemetry {
+    telemark::builder!()
+        .without_server()
+        .traces(Traces::exporter(NoopExporter).sampler(sampler))
+        .start()
+        .expect("telemetry")
+}
+
+fn spans(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spans");
+    group.bench_function("baseline", |b| b.iter(|| baseline(black_box(7))));
+    group.bench_function("baseline_async", |b| {
+        b.iter(|| block_on(baseline_async(black_box(7))))
+    });
+
+    let sampled = start_traces(Sampler::AlwaysOn);
+    group.bench_function("traced_sampled", |b| b.iter(|| traced(black_box(7))));
+    group.bench_function("traced_async_sampled", |b| {
+        b.iter(|| block_on(traced_async(black_box(7))))
+    });
+    sampled.shutdown();
+
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(NoopExporter)
+        .build();
+    let tracer = provider.tracer("bench");
+    group.bench_function("otel_sdk_in_span_sampled", |b| {
+        b.iter(|| tracer.in_span("in_span", |_| baseline(black_box(7))))
+    });
+    let unsampled_provider = SdkTracerProvider::builder()
+        .with_sampler(SdkSampler::AlwaysOff)
+        .with_batch_exporter(NoopExporter)
+        .build();
+    let unsampled_tracer = unsampled_provider.tracer("bench");
+    group.bench_function("otel_sdk_in_span_not_sampled", |b| {
+        b.iter(|| unsampled_tracer.in_span("in_span", |_| baseline(black_box(7))))
+    });
+
+    let not_sampled = start_traces(Sampler::ParentBased(Root::AlwaysOff));
+    group.bench_function("traced_not_sampled", |b| b.iter(|| traced(black_box(7))));
+    not_sampled.shutdown();
+
+    let ratio_zero = start_traces(Sampler::TraceIdRatio(0.0));
+    group.bench_function("traced_sampler_off", |b| b.iter(|| traced(black_box(7))));
+    ratio_zero.shutdown();
+
+    group.bench_function("traced_no_pipeline", |b| b.iter(|| traced(black_box(7))));
+    telemark::set_enabled(false);
+    group.bench_function("traced_switched_off", |b| b.iter(|| traced(black_box(7))));
+    telemark::set_enabled(true);
+    group.finish();
+    let _ = provider.shutdown();
+    let _ = unsampled_provider.shutdown();
 }
 
 fn setup() -> Criterion {
@@ -172,6 +296,6 @@ fn setup() -> Criterion {
 criterion_group! {
     name = benches;
     config = setup();
-    targets = single_thread, two_threads
+    targets = single_thread, two_threads, spans
 }
 criterion_main!(benches);

@@ -247,34 +247,42 @@ fn begin(site: &'static TraceSite, fill: impl FnOnce(&mut SpanRecord)) -> Start 
     begin_slow(site, fill, pipeline)
 }
 
+/// What a new span needs from its parent, read without cloning the context.
+struct Parent {
+    valid: bool,
+    sampled: bool,
+    remote: bool,
+    trace_id: u128,
+    span_id: u64,
+}
+
 #[inline(never)]
 fn begin_slow(
     site: &'static TraceSite,
     fill: impl FnOnce(&mut SpanRecord),
     pipeline: &Pipeline,
 ) -> Start {
-    let parent = Context::current();
-    let parent_span = parent.span();
-    let parent_context = parent_span.span_context();
-    let (trace_id, parent_span_id, parent_is_remote, trace_state, sampled) =
-        if parent_context.is_valid() {
-            (
-                u128::from_be_bytes(parent_context.trace_id().to_bytes()),
-                u64::from_be_bytes(parent_context.span_id().to_bytes()),
-                parent_context.is_remote(),
-                parent_context.trace_state().clone(),
-                pipeline.sampler.decide(
-                    Some(parent_context.is_sampled()),
-                    u128::from_be_bytes(parent_context.trace_id().to_bytes()),
-                ),
-            )
-        } else {
-            let trace_id = (u128::from(nonzero_random()) << 64) | u128::from(random_u64());
-            let sampled = pipeline.sampler.decide(None, trace_id);
-            (trace_id, 0, false, TraceState::default(), sampled)
-        };
+    let parent = Context::map_current(|cx| {
+        let span = cx.span();
+        let context = span.span_context();
+        Parent {
+            valid: context.is_valid(),
+            sampled: context.is_sampled(),
+            remote: context.is_remote(),
+            trace_id: u128::from_be_bytes(context.trace_id().to_bytes()),
+            span_id: u64::from_be_bytes(context.span_id().to_bytes()),
+        }
+    });
+    let trace_id = if parent.valid {
+        parent.trace_id
+    } else {
+        (u128::from(nonzero_random()) << 64) | u128::from(random_u64())
+    };
+    let sampled = pipeline
+        .sampler
+        .decide(parent.valid.then_some(parent.sampled), trace_id);
     if !sampled {
-        return if parent_context.is_valid() {
+        return if parent.valid {
             Start::Inert
         } else {
             Start::UnsampledRoot
@@ -284,9 +292,9 @@ fn begin_slow(
         site,
         trace_id,
         span_id: nonzero_random(),
-        parent_span_id,
-        parent_is_remote,
-        trace_state,
+        parent_span_id: if parent.valid { parent.span_id } else { 0 },
+        parent_is_remote: parent.valid && parent.remote,
+        trace_state: TraceState::default(),
         start_ticks: clock().raw(),
         end_ticks: 0,
         attributes: Vec::new(),
@@ -294,7 +302,12 @@ fn begin_slow(
         outcome: Outcome::Ok,
     });
     fill(&mut record);
-    let context = parent.with_remote_span_context(record.span_context());
+    let context = Context::map_current(|cx| {
+        if parent.valid {
+            record.trace_state = cx.span().span_context().trace_state().clone();
+        }
+        cx.with_remote_span_context(record.span_context())
+    });
     Start::Sampled(record, context)
 }
 
@@ -345,18 +358,24 @@ impl SyncSpan {
 }
 
 impl Drop for SyncSpan {
+    #[inline(always)]
     fn drop(&mut self) {
         if self.unsampled_root {
             UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
         }
         if let Some(record) = self.record.take() {
-            if let Some(pipeline) = pipeline::current() {
-                if std::thread::panicking() {
-                    record.end_abnormally(pipeline);
-                } else {
-                    record.end(pipeline);
-                }
-            }
+            end_dropped(record);
+        }
+    }
+}
+
+#[inline(never)]
+fn end_dropped(record: Box<SpanRecord>) {
+    if let Some(pipeline) = pipeline::current() {
+        if std::thread::panicking() {
+            record.end_abnormally(pipeline);
+        } else {
+            record.end(pipeline);
         }
     }
 }
