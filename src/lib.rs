@@ -51,10 +51,11 @@
 
 pub use telemark_macros::{counted, timed, traced};
 pub use telemark_runtime::{
-    builder, instrumented_functions, is_enabled, opentelemetry, opentelemetry_sdk,
-    set_default_buckets, set_enabled, validate_buckets, BatchLimits, BucketError, ConsoleExporter,
-    FunctionStats, Root, Sampler, SamplerError, Telemetry, TelemetryBuilder, TelemetryError,
-    Traces, CONCURRENT_METRIC, DEFAULT_BUCKETS, DEFAULT_LISTEN_ADDRESS, MAX_BUCKETS,
+    builder, extract_context, http, inject_context, inject_context_from, instrumented_functions,
+    is_enabled, opentelemetry, opentelemetry_sdk, set_default_buckets, set_enabled,
+    validate_buckets, BatchLimits, BucketError, ConsoleExporter, FunctionStats, OtlpProtocol, Root,
+    Sampler, SamplerError, Telemetry, TelemetryBuilder, TelemetryError, Traces, CONCURRENT_METRIC,
+    DEFAULT_BUCKETS, DEFAULT_LISTEN_ADDRESS, MAX_BUCKETS,
 };
 
 #[doc(hidden)]

@@ -1,5 +1,6 @@
-//! Sampling, the kill switch and queue overflow for `#[traced]` (its own
-//! binary: each phase installs its own pipeline, one after the other).
+//! Sampling, the kill switch, queue overflow and the OTEL_* environment for
+//! `#[traced]` (its own binary: each phase installs its own pipeline, one
+//! after the other).
 #![cfg(not(feature = "disable-instrumentation"))]
 
 use std::time::Duration;
@@ -56,7 +57,7 @@ impl SpanExporter for SlowExporter {
 }
 
 #[test]
-fn sampling_kill_switch_and_overflow() {
+fn sampling_kill_switch_overflow_and_environment() {
     // Unsampled roots: neither they nor their children are exported.
     let exporter = InMemorySpanExporter::default();
     let telemetry =
@@ -142,4 +143,49 @@ fn sampling_kill_switch_and_overflow() {
     );
     assert!(dropped_now > 0, "the queue overflowed");
     telemetry.shutdown();
+
+    // The standard environment: bad values are errors, OTEL_SDK_DISABLED wins.
+    // (This test is the only one in its binary, so changing the environment is safe.)
+    let start_from_env = || {
+        telemark::builder!()
+            .without_server()
+            .traces(Traces::otlp())
+            .start()
+    };
+    std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon");
+    let error = start_from_env().unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("OTEL_EXPORTER_OTLP_PROTOCOL=\"carrier-pigeon\""),
+        "{error}"
+    );
+    std::env::remove_var("OTEL_EXPORTER_OTLP_PROTOCOL");
+
+    std::env::set_var("OTEL_TRACES_SAMPLER", "sometimes");
+    let error = start_from_env().unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("OTEL_TRACES_SAMPLER=\"sometimes\""),
+        "{error}"
+    );
+    std::env::set_var("OTEL_TRACES_SAMPLER", "traceidratio");
+    std::env::set_var("OTEL_TRACES_SAMPLER_ARG", "1.5");
+    assert!(start_from_env().is_err());
+    std::env::remove_var("OTEL_TRACES_SAMPLER");
+    std::env::remove_var("OTEL_TRACES_SAMPLER_ARG");
+
+    std::env::set_var("OTEL_SDK_DISABLED", "perhaps");
+    assert!(start_from_env().is_err());
+    std::env::set_var("OTEL_SDK_DISABLED", "true");
+    let exporter = InMemorySpanExporter::default();
+    let telemetry = start(Traces::exporter(exporter.clone()).sampler(Sampler::AlwaysOn));
+    root();
+    assert!(
+        !telemetry.flush_traces(Duration::from_millis(100)),
+        "no pipeline to flush"
+    );
+    assert!(exporter.get_finished_spans().unwrap().is_empty());
+    std::env::remove_var("OTEL_SDK_DISABLED");
 }

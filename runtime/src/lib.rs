@@ -13,6 +13,7 @@
 
 mod buckets;
 mod catalog;
+mod propagation;
 mod render;
 mod shard;
 mod site;
@@ -24,11 +25,14 @@ pub use buckets::{
     set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS, MAX_BUCKETS,
 };
 pub use catalog::{instrumented_functions, FunctionStats};
+pub use propagation::{extract_context, inject_context, inject_context_from};
 pub use render::CONCURRENT_METRIC;
 pub use switch::{is_enabled, set_enabled};
 pub use telemetry::{Telemetry, TelemetryBuilder, TelemetryError, DEFAULT_LISTEN_ADDRESS};
-pub use trace::{BatchLimits, ConsoleExporter, Root, Sampler, SamplerError, Traces};
+pub use trace::{BatchLimits, ConsoleExporter, OtlpProtocol, Root, Sampler, SamplerError, Traces};
 
+/// The `http` crate whose `HeaderMap` the propagation helpers use.
+pub use http;
 /// The OpenTelemetry API crate telemark builds on (for `Context`, propagation, …).
 pub use opentelemetry;
 /// The OpenTelemetry SDK crate telemark builds on (for custom span exporters).

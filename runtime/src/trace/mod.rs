@@ -16,8 +16,69 @@ pub use pipeline::BatchLimits;
 pub use sampler::{Root, Sampler, SamplerError};
 
 type Installer = Box<
-    dyn FnOnce(&Resource, Sampler, BatchLimits) -> std::io::Result<pipeline::PipelineHandle> + Send,
+    dyn FnOnce(
+            &Resource,
+            Sampler,
+            BatchLimits,
+        ) -> Result<pipeline::PipelineHandle, crate::TelemetryError>
+        + Send,
 >;
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC (default port 4317).
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (default port 4318, path `/v1/traces`).
+    HttpProtobuf,
+}
+
+impl OtlpProtocol {
+    /// Reads `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`: `grpc` (the default) or `http/protobuf`.
+    ///
+    /// ```
+    /// assert!(telemark_runtime::OtlpProtocol::from_env().is_ok());
+    /// ```
+    pub fn from_env() -> Result<Self, crate::TelemetryError> {
+        let value = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
+            .unwrap_or_default();
+        match value.trim() {
+            "" | "grpc" => Ok(OtlpProtocol::Grpc),
+            "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
+            other => Err(crate::TelemetryError::Config(format!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported; use grpc or http/protobuf"
+            ))),
+        }
+    }
+}
+
+fn otlp_exporter(
+    protocol: OtlpProtocol,
+    endpoint: Option<String>,
+) -> Result<opentelemetry_otlp::SpanExporter, String> {
+    use opentelemetry_otlp::WithExportConfig;
+    let built = match protocol {
+        OtlpProtocol::Grpc => {
+            let builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+            match endpoint {
+                Some(endpoint) => builder.with_endpoint(endpoint).build(),
+                None => builder.build(),
+            }
+        }
+        OtlpProtocol::HttpProtobuf => {
+            let builder = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+            match endpoint {
+                Some(endpoint) => builder.with_endpoint(endpoint).build(),
+                None => builder.build(),
+            }
+        }
+    };
+    built.map_err(|error| format!("cannot build the OTLP span exporter: {error}"))
+}
 
 /// Where `#[traced]` spans go, and how they are sampled. Pass it to
 /// [`TelemetryBuilder::traces`](crate::TelemetryBuilder::traces).
@@ -55,12 +116,85 @@ impl Traces {
         Self::exporter(ConsoleExporter::stdout())
     }
 
-    /// Spans handed to any OpenTelemetry SDK exporter (OTLP, in-memory, …).
+    /// Spans sent over OTLP, configured by the standard environment:
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, the default, or
+    /// `http/protobuf`) and `OTEL_EXPORTER_OTLP_ENDPOINT` /
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (default `http://localhost:4317`
+    /// for gRPC, `http://localhost:4318` for HTTP). Invalid values make
+    /// `start()` fail.
+    pub fn otlp() -> Self {
+        Self::with_installer(|resource, sampler, limits| {
+            let protocol = OtlpProtocol::from_env()?;
+            pipeline::install(
+                move || otlp_exporter(protocol, None),
+                resource,
+                sampler,
+                limits,
+            )
+        })
+    }
+
+    /// Spans sent over OTLP/gRPC to `endpoint` (e.g. `http://127.0.0.1:4317`).
+    pub fn otlp_grpc(endpoint: impl Into<String>) -> Self {
+        let endpoint = endpoint.into();
+        Self::with_installer(move |resource, sampler, limits| {
+            pipeline::install(
+                move || otlp_exporter(OtlpProtocol::Grpc, Some(endpoint)),
+                resource,
+                sampler,
+                limits,
+            )
+        })
+    }
+
+    /// Spans sent over OTLP/HTTP with protobuf bodies to `endpoint`, the full
+    /// URL (e.g. `http://127.0.0.1:4318/v1/traces`).
+    pub fn otlp_http(endpoint: impl Into<String>) -> Self {
+        let endpoint = endpoint.into();
+        Self::with_installer(move |resource, sampler, limits| {
+            pipeline::install(
+                move || otlp_exporter(OtlpProtocol::HttpProtobuf, Some(endpoint)),
+                resource,
+                sampler,
+                limits,
+            )
+        })
+    }
+
+    /// [`Traces::otlp`] when `OTEL_EXPORTER_OTLP_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, else [`Traces::console`].
+    pub fn from_env() -> Self {
+        let configured = [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ]
+        .iter()
+        .any(|name| std::env::var(name).is_ok_and(|value| !value.trim().is_empty()));
+        if configured {
+            Self::otlp()
+        } else {
+            Self::console()
+        }
+    }
+
+    /// Spans handed to any OpenTelemetry SDK exporter (in-memory, custom, …).
     pub fn exporter<E: SpanExporter + 'static>(exporter: E) -> Self {
+        Self::with_installer(move |resource, sampler, limits| {
+            pipeline::install(move || Ok(exporter), resource, sampler, limits)
+        })
+    }
+
+    fn with_installer(
+        installer: impl FnOnce(
+                &Resource,
+                Sampler,
+                BatchLimits,
+            ) -> Result<pipeline::PipelineHandle, crate::TelemetryError>
+            + Send
+            + 'static,
+    ) -> Self {
         Traces {
-            installer: Box::new(move |resource, sampler, limits| {
-                pipeline::install(exporter, resource, sampler, limits)
-            }),
+            installer: Box::new(installer),
             sampler: None,
             environment: None,
             resource: Vec::new(),
@@ -108,7 +242,7 @@ impl Traces {
                 resource.with_attribute(KeyValue::new("deployment.environment.name", environment));
         }
         let resource = resource.with_attributes(self.resource).build();
-        (self.installer)(&resource, sampler, self.limits).map_err(crate::TelemetryError::Runtime)
+        (self.installer)(&resource, sampler, self.limits)
     }
 }
 

@@ -131,17 +131,27 @@ impl Drop for PipelineHandle {
     }
 }
 
-/// Starts the export thread for `exporter` and installs the pipeline.
-pub(crate) fn install<E: SpanExporter + 'static>(
-    mut exporter: E,
+/// Builds the exporter (inside the export thread's tokio runtime, which
+/// gRPC channels need), starts the export thread and installs the pipeline.
+pub(crate) fn install<E, F>(
+    build_exporter: F,
     resource: &Resource,
     sampler: Sampler,
     limits: BatchLimits,
-) -> std::io::Result<PipelineHandle> {
-    exporter.set_resource(resource);
+) -> Result<PipelineHandle, crate::TelemetryError>
+where
+    E: SpanExporter + 'static,
+    F: FnOnce() -> Result<E, String>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
+        .build()
+        .map_err(crate::TelemetryError::Runtime)?;
+    let mut exporter = {
+        let _context = runtime.enter();
+        build_exporter().map_err(crate::TelemetryError::Config)?
+    };
+    exporter.set_resource(resource);
     let (sender, receiver) = mpsc::sync_channel(limits.max_queue_size.max(1));
     let pipeline: &'static Pipeline = Box::leak(Box::new(Pipeline { sampler, sender }));
     let thread = std::thread::Builder::new()
@@ -156,7 +166,8 @@ pub(crate) fn install<E: SpanExporter + 'static>(
                 last_report: None,
             };
             worker.run(receiver);
-        })?;
+        })
+        .map_err(crate::TelemetryError::Runtime)?;
     let _install = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     CURRENT.store(
         pipeline as *const Pipeline as *mut Pipeline,
