@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use telemark::opentelemetry::trace::{Tracer, TracerProvider};
+use telemark::opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
 use telemark::opentelemetry_sdk::error::OTelSdkResult;
 use telemark::opentelemetry_sdk::trace::{
     Sampler as SdkSampler, SdkTracerProvider, SpanData, SpanExporter,
@@ -262,6 +262,15 @@ fn spans(c: &mut Criterion) {
     let unsampled_tracer = unsampled_provider.tracer("bench");
     group.bench_function("otel_sdk_in_span_not_sampled", |b| {
         b.iter(|| unsampled_tracer.in_span("in_span", |_| baseline(black_box(7))))
+    });
+
+    // The floor of an unsampled root: finding out whether a parent exists.
+    group.bench_function("otel_context_parent_lookup", |b| {
+        b.iter(|| {
+            telemark::opentelemetry::Context::map_current(|cx| {
+                black_box(cx.span().span_context().is_valid())
+            })
+        })
     });
 
     let not_sampled = start_traces(Sampler::ParentBased(Root::AlwaysOff));

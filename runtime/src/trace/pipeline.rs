@@ -2,9 +2,11 @@
 //! batches, and the counters of exported and dropped spans.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+
+use crossbeam_queue::ArrayQueue;
 use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
@@ -27,8 +29,13 @@ static CURRENT: AtomicPtr<Pipeline> = AtomicPtr::new(std::ptr::null_mut());
 /// Serialises installs and shutdowns.
 static INSTALL: Mutex<()> = Mutex::new(());
 
-pub(crate) enum Message {
-    Span(Box<SpanRecord>),
+thread_local! {
+    /// Spans this thread queued, to wake the exporter once per batch.
+    static PUSHED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Requests to the export thread besides spans.
+enum Control {
     Flush(mpsc::Sender<()>),
     Shutdown(mpsc::Sender<()>),
 }
@@ -36,7 +43,14 @@ pub(crate) enum Message {
 /// What the hot path needs: the sampler and the queue.
 pub struct Pipeline {
     pub(crate) sampler: Sampler,
-    sender: SyncSender<Message>,
+    /// Ended spans, by value: a lock-free bounded queue, so ending a span
+    /// never blocks, allocates or makes a system call (the export thread
+    /// is woken only once per `wake_every` spans).
+    queue: ArrayQueue<SpanRecord>,
+    wake_every: usize,
+    control: Mutex<Vec<Control>>,
+    worker: OnceLock<std::thread::Thread>,
+    open: AtomicBool,
 }
 
 #[inline(always)]
@@ -47,15 +61,36 @@ pub(crate) fn current() -> Option<&'static Pipeline> {
 }
 
 impl Pipeline {
-    /// Queues an ended span, or drops and counts it when the queue is full:
-    /// never blocks the instrumented code.
-    pub(crate) fn submit(&self, record: Box<SpanRecord>) {
-        match self.sender.try_send(Message::Span(record)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                SPANS_DROPPED.fetch_add(1, Ordering::Relaxed);
-            }
+    /// Queues an ended span, or drops and counts it when the queue is full
+    /// or the pipeline shut down: never blocks the instrumented code.
+    pub(crate) fn submit(&self, record: SpanRecord) {
+        if !self.open.load(Ordering::Relaxed) || self.queue.push(record).is_err() {
+            SPANS_DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
         }
+        // Counted per thread: no shared counter to contend on.
+        let pushed = PUSHED.with(|count| {
+            let next = count.get().wrapping_add(1);
+            count.set(next);
+            next
+        });
+        if pushed % self.wake_every == 0 {
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(worker) = self.worker.get() {
+            worker.unpark();
+        }
+    }
+
+    fn request(&self, control: Control) {
+        self.control
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(control);
+        self.wake();
     }
 }
 
@@ -93,9 +128,7 @@ impl PipelineHandle {
     /// Exports every span queued so far; waits at most `timeout`.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
         let (done, wait) = mpsc::channel();
-        if self.pipeline.sender.send(Message::Flush(done)).is_err() {
-            return false;
-        }
+        self.pipeline.request(Control::Flush(done));
         wait.recv_timeout(timeout).is_ok()
     }
 
@@ -113,13 +146,13 @@ impl PipelineHandle {
             );
         }
         let (done, wait) = mpsc::channel();
-        if self.pipeline.sender.send(Message::Shutdown(done)).is_ok()
-            && wait.recv_timeout(timeout).is_ok()
-        {
+        self.pipeline.request(Control::Shutdown(done));
+        if wait.recv_timeout(timeout).is_ok() {
             if let Some(thread) = self.thread.take() {
                 let _ = thread.join();
             }
         }
+        self.thread = None;
     }
 }
 
@@ -152,8 +185,16 @@ where
         build_exporter().map_err(crate::TelemetryError::Config)?
     };
     exporter.set_resource(resource);
-    let (sender, receiver) = mpsc::sync_channel(limits.max_queue_size.max(1));
-    let pipeline: &'static Pipeline = Box::leak(Box::new(Pipeline { sampler, sender }));
+    let capacity = limits.max_queue_size.max(1);
+    let pipeline: &'static Pipeline = Box::leak(Box::new(Pipeline {
+        sampler,
+        queue: ArrayQueue::new(capacity),
+        // Wake the exporter when a batch is ready, or the queue half full.
+        wake_every: limits.max_export_batch_size.clamp(1, capacity.div_ceil(2)),
+        control: Mutex::new(Vec::new()),
+        worker: OnceLock::new(),
+        open: AtomicBool::new(true),
+    }));
     let thread = std::thread::Builder::new()
         .name("telemark-spans".into())
         .spawn(move || {
@@ -165,9 +206,10 @@ where
                 failures_since_report: 0,
                 last_report: None,
             };
-            worker.run(receiver);
+            worker.run(pipeline);
         })
         .map_err(crate::TelemetryError::Runtime)?;
+    let _ = pipeline.worker.set(thread.thread().clone());
     let _install = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     CURRENT.store(
         pipeline as *const Pipeline as *mut Pipeline,
@@ -189,70 +231,57 @@ struct Worker<E> {
 }
 
 impl<E: SpanExporter> Worker<E> {
-    fn run(&mut self, receiver: Receiver<Message>) {
+    fn run(&mut self, pipeline: &'static Pipeline) {
         let mut batch: Vec<SpanData> = Vec::new();
         let mut deadline = Instant::now() + self.limits.scheduled_delay;
-        // A control message met while draining, handled next.
-        let mut pending: Option<Message> = None;
         loop {
-            let next = match pending.take() {
-                Some(message) => Ok(message),
-                None => receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())),
-            };
-            match next {
-                Ok(Message::Span(record)) => {
-                    batch.push(self.converter.convert(*record));
-                    if batch.len() >= self.limits.max_export_batch_size {
-                        self.export(&mut batch);
+            let controls =
+                std::mem::take(&mut *pipeline.control.lock().unwrap_or_else(|p| p.into_inner()));
+            // Spans ended before a flush or shutdown was asked for are queued
+            // already: take them all first.
+            let drain_all = !controls.is_empty();
+            while let Some(record) = pipeline.queue.pop() {
+                batch.push(self.converter.convert(record));
+                if batch.len() >= self.limits.max_export_batch_size {
+                    self.export(&mut batch);
+                    if !drain_all {
+                        break;
                     }
                 }
-                Ok(Message::Flush(done)) => {
-                    pending = self.drain(&receiver, &mut batch);
-                    self.export(&mut batch);
-                    let _ = self.exporter.force_flush();
-                    let _ = done.send(());
-                }
-                Ok(Message::Shutdown(done)) => {
-                    while let Some(control) = self.drain(&receiver, &mut batch) {
-                        // Later flushes and shutdowns are answered by this one.
-                        match control {
-                            Message::Flush(other) | Message::Shutdown(other) => {
-                                let _ = other.send(());
-                            }
-                            Message::Span(_) => {}
+            }
+            if drain_all || Instant::now() >= deadline {
+                self.export(&mut batch);
+                deadline = Instant::now() + self.limits.scheduled_delay;
+            }
+            for control in controls {
+                match control {
+                    Control::Flush(done) => {
+                        let _ = self.exporter.force_flush();
+                        let _ = done.send(());
+                    }
+                    Control::Shutdown(done) => {
+                        pipeline.open.store(false, Ordering::Relaxed);
+                        while let Some(record) = pipeline.queue.pop() {
+                            batch.push(self.converter.convert(record));
                         }
+                        self.export(&mut batch);
+                        let _ = self.exporter.shutdown();
+                        let _ = done.send(());
+                        // Answer anyone still waiting, then stop.
+                        for late in std::mem::take(
+                            &mut *pipeline.control.lock().unwrap_or_else(|p| p.into_inner()),
+                        ) {
+                            let (Control::Flush(other) | Control::Shutdown(other)) = late;
+                            let _ = other.send(());
+                        }
+                        return;
                     }
-                    self.export(&mut batch);
-                    let _ = self.exporter.shutdown();
-                    let _ = done.send(());
-                    return;
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    self.export(&mut batch);
-                    deadline = Instant::now() + self.limits.scheduled_delay;
-                }
-                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if pipeline.queue.len() < self.limits.max_export_batch_size {
+                std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
             }
         }
-    }
-
-    /// Takes the spans already queued, up to the first control message,
-    /// which it returns.
-    fn drain(
-        &mut self,
-        receiver: &Receiver<Message>,
-        batch: &mut Vec<SpanData>,
-    ) -> Option<Message> {
-        while let Ok(message) = receiver.try_recv() {
-            match message {
-                Message::Span(record) => batch.push(self.converter.convert(*record)),
-                control => return Some(control),
-            }
-            if batch.len() >= self.limits.max_export_batch_size {
-                self.export(batch);
-            }
-        }
-        None
     }
 
     fn export(&mut self, batch: &mut Vec<SpanData>) {

@@ -101,6 +101,15 @@ impl Sampler {
         !matches!(self, Sampler::AlwaysOff) && *self != Sampler::TraceIdRatio(0.0)
     }
 
+    /// Whether deciding a root span needs its trace id (ratio samplers).
+    #[inline(always)]
+    pub(crate) fn root_needs_trace_id(&self) -> bool {
+        matches!(
+            self,
+            Sampler::TraceIdRatio(_) | Sampler::ParentBased(Root::TraceIdRatio(_))
+        )
+    }
+
     /// Decides a span of `trace_id`; `parent_sampled` is `Some` when the span
     /// has a (local or remote) parent.
     pub(crate) fn decide(&self, parent_sampled: Option<bool>, trace_id: u128) -> bool {

@@ -93,22 +93,12 @@ impl SpanRecord {
         self.outcome = Outcome::Error(message);
     }
 
-    fn span_context(&self) -> SpanContext {
-        SpanContext::new(
-            TraceId::from(self.trace_id),
-            SpanId::from(self.span_id),
-            TraceFlags::SAMPLED,
-            false,
-            self.trace_state.clone(),
-        )
-    }
-
-    fn end(mut self: Box<Self>, pipeline: &Pipeline) {
+    fn end(mut self, pipeline: &Pipeline) {
         self.end_ticks = clock().raw();
         pipeline.submit(self);
     }
 
-    fn end_abnormally(mut self: Box<Self>, pipeline: &Pipeline) {
+    fn end_abnormally(mut self, pipeline: &Pipeline) {
         if std::thread::panicking() {
             self.error("panic", "the function panicked".to_owned());
         } else {
@@ -230,7 +220,7 @@ enum Start {
     Inert,
     /// A root span the sampler dropped: children must not sample either.
     UnsampledRoot,
-    Sampled(Box<SpanRecord>, Context),
+    Sampled(SpanRecord, Context),
 }
 
 #[inline(always)]
@@ -247,74 +237,90 @@ fn begin(site: &'static TraceSite, fill: impl FnOnce(&mut SpanRecord)) -> Start 
     begin_slow(site, fill, pipeline)
 }
 
-/// What a new span needs from its parent, read without cloning the context.
-struct Parent {
-    valid: bool,
-    sampled: bool,
-    remote: bool,
-    trace_id: u128,
-    span_id: u64,
-}
-
 #[inline(never)]
 fn begin_slow(
     site: &'static TraceSite,
     fill: impl FnOnce(&mut SpanRecord),
     pipeline: &Pipeline,
 ) -> Start {
-    let parent = Context::map_current(|cx| {
-        let span = cx.span();
-        let context = span.span_context();
-        Parent {
-            valid: context.is_valid(),
-            sampled: context.is_sampled(),
-            remote: context.is_remote(),
-            trace_id: u128::from_be_bytes(context.trace_id().to_bytes()),
-            span_id: u64::from_be_bytes(context.span_id().to_bytes()),
+    // One look at the current context: decide, and if sampled, derive the
+    // span's context from it there and then.
+    let decided = Context::map_current(|cx| {
+        let parent_span = cx.span();
+        let parent = parent_span.span_context();
+        let valid = parent.is_valid();
+        let mut trace_id = 0u128;
+        if valid {
+            trace_id = u128::from_be_bytes(parent.trace_id().to_bytes());
+        } else if pipeline.sampler.root_needs_trace_id() {
+            trace_id = new_trace_id();
         }
-    });
-    let trace_id = if parent.valid {
-        parent.trace_id
-    } else {
-        (u128::from(nonzero_random()) << 64) | u128::from(random_u64())
-    };
-    let sampled = pipeline
-        .sampler
-        .decide(parent.valid.then_some(parent.sampled), trace_id);
-    if !sampled {
-        return if parent.valid {
-            Start::Inert
+        let sampled = pipeline
+            .sampler
+            .decide(valid.then_some(parent.is_sampled()), trace_id);
+        if !sampled {
+            return Err(valid);
+        }
+        if trace_id == 0 {
+            trace_id = new_trace_id();
+        }
+        let span_id = nonzero_random();
+        let (parent_span_id, parent_is_remote, trace_state) = if valid {
+            (
+                u64::from_be_bytes(parent.span_id().to_bytes()),
+                parent.is_remote(),
+                parent.trace_state().clone(),
+            )
         } else {
-            Start::UnsampledRoot
+            (0, false, TraceState::default())
         };
-    }
-    let mut record = Box::new(SpanRecord {
+        let own = SpanContext::new(
+            TraceId::from(trace_id),
+            SpanId::from(span_id),
+            TraceFlags::SAMPLED,
+            false,
+            trace_state.clone(),
+        );
+        Ok((
+            trace_id,
+            span_id,
+            parent_span_id,
+            parent_is_remote,
+            trace_state,
+            cx.with_remote_span_context(own),
+        ))
+    });
+    let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state, context) = match decided
+    {
+        Ok(sampled) => sampled,
+        Err(true) => return Start::Inert,
+        Err(false) => return Start::UnsampledRoot,
+    };
+    let mut record = SpanRecord {
         site,
         trace_id,
-        span_id: nonzero_random(),
-        parent_span_id: if parent.valid { parent.span_id } else { 0 },
-        parent_is_remote: parent.valid && parent.remote,
-        trace_state: TraceState::default(),
+        span_id,
+        parent_span_id,
+        parent_is_remote,
+        trace_state,
         start_ticks: clock().raw(),
         end_ticks: 0,
         attributes: Vec::new(),
         events: Vec::new(),
         outcome: Outcome::Ok,
-    });
+    };
     fill(&mut record);
-    let context = Context::map_current(|cx| {
-        if parent.valid {
-            record.trace_state = cx.span().span_context().trace_state().clone();
-        }
-        cx.with_remote_span_context(record.span_context())
-    });
     Start::Sampled(record, context)
+}
+
+fn new_trace_id() -> u128 {
+    (u128::from(nonzero_random()) << 64) | u128::from(random_u64())
 }
 
 /// The span of a synchronous call: current while the call runs, ended when
 /// dropped (as an error if the call panicked).
 pub struct SyncSpan {
-    record: Option<Box<SpanRecord>>,
+    record: Option<SpanRecord>,
     _attached: Option<ContextGuard>,
     unsampled_root: bool,
 }
@@ -348,6 +354,9 @@ impl SyncSpan {
     /// `err` / `ret` on it.
     #[inline]
     pub fn finish<T>(mut self, value: &T, classify: impl FnOnce(&mut SpanRecord, &T)) {
+        if self.record.is_none() {
+            return;
+        }
         if let Some(mut record) = self.record.take() {
             classify(&mut record, value);
             if let Some(pipeline) = pipeline::current() {
@@ -363,14 +372,16 @@ impl Drop for SyncSpan {
         if self.unsampled_root {
             UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
         }
-        if let Some(record) = self.record.take() {
-            end_dropped(record);
+        // Checked first so an inert span does not move its (large) empty slot.
+        if self.record.is_some() {
+            end_dropped(&mut self.record);
         }
     }
 }
 
 #[inline(never)]
-fn end_dropped(record: Box<SpanRecord>) {
+fn end_dropped(slot: &mut Option<SpanRecord>) {
+    let Some(record) = slot.take() else { return };
     if let Some(pipeline) = pipeline::current() {
         if std::thread::panicking() {
             record.end_abnormally(pipeline);
@@ -389,7 +400,7 @@ pub struct AsyncSpan {
 enum AsyncState {
     Inert,
     UnsampledRoot,
-    Sampled(Box<SpanRecord>, Context),
+    Sampled(SpanRecord, Context),
 }
 
 impl AsyncSpan {
