@@ -136,6 +136,7 @@ impl Attribute for Counted {
         };
         Instrumentation {
             statics,
+            prelude: quote!(),
             enter,
             finish: Some(finish),
             future_span: None,

@@ -9,6 +9,8 @@ use syn::{Block, Path, ReturnType, Signature, Type, TypeParamBound};
 pub struct Instrumentation {
     /// Items (statics) placed at the top of the body.
     pub statics: TokenStream,
+    /// Statements run just before the guard is created (locals it borrows).
+    pub prelude: TokenStream,
     /// Expression creating the guard, evaluated when the call starts.
     pub enter: TokenStream,
     /// Statement run with the returned value (named [`value_ident`]) before it
@@ -201,6 +203,7 @@ pub fn wrap(krate: &Path, sig: &Signature, block: &Block, inst: &Instrumentation
     let once = Ident::new("__telemark_once", site);
     let statics = &inst.statics;
     let enter = &inst.enter;
+    let prelude = &inst.prelude;
     let finish = &inst.finish;
     let statements = &block.stmts;
     let unit = unit();
@@ -270,6 +273,7 @@ pub fn wrap(krate: &Path, sig: &Signature, block: &Block, inst: &Instrumentation
     match (shape, finish) {
         (Shape::Sync(_) | Shape::Async(_), None) | (Shape::Diverging, _) => quote! {{
             #statics
+            #prelude
             let #guard = #enter;
             #(#statements)*
         }},
@@ -277,6 +281,7 @@ pub fn wrap(krate: &Path, sig: &Signature, block: &Block, inst: &Instrumentation
             let call = call_once(typed_body(block, Some(ty.unwrap_or(&unit))));
             quote! {{
                 #statics
+                #prelude
                 let #guard = #enter;
                 #[allow(clippy::redundant_closure_call)]
                 let #ret = #call;
@@ -288,6 +293,7 @@ pub fn wrap(krate: &Path, sig: &Signature, block: &Block, inst: &Instrumentation
             let body = typed_body(block, Some(ty.unwrap_or(&unit)));
             quote! {{
                 #statics
+                #prelude
                 let #guard = #enter;
                 let #ret = async move { #body }.await;
                 #finish
@@ -297,12 +303,14 @@ pub fn wrap(krate: &Path, sig: &Signature, block: &Block, inst: &Instrumentation
         (Shape::ImplFuture(_) | Shape::BoxedFuture(_), finish) => {
             let inner = match finish {
                 Some(finish) => quote! {
+                    #prelude
                     let #guard = #enter;
                     let #ret = #future.await;
                     #finish
                     #ret
                 },
                 None => quote! {
+                    #prelude
                     let #guard = #enter;
                     #future.await
                 },

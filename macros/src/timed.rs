@@ -101,6 +101,7 @@ impl Attribute for Timed {
         };
         Instrumentation {
             statics,
+            prelude: quote!(),
             enter: quote!(#krate::__private::TimedGuard::new(&__TELEMARK_TIMED_SITE)),
             finish: None,
             future_span: None,

@@ -293,9 +293,11 @@ impl Attribute for Traced {
         let finish = self
             .needs_value()
             .then(|| quote!(#guard.finish(&#result, #classify);));
+        let slot = Ident::new("__telemark_span_slot", Span::mixed_site());
         Instrumentation {
             statics,
-            enter: quote!(#krate::__private::SyncSpan::start(&__TELEMARK_TRACE_SITE, #fill)),
+            prelude: quote!(let mut #slot = #krate::__private::SpanSlot::new();),
+            enter: quote!(#krate::__private::SyncSpan::start(&__TELEMARK_TRACE_SITE, &mut #slot, #fill)),
             finish,
             future_span: Some(FutureSpan {
                 start: quote!(#krate::__private::AsyncSpan::start(&__TELEMARK_TRACE_SITE, #fill)),

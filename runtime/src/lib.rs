@@ -50,7 +50,7 @@ pub mod __private {
     pub use crate::switch::is_enabled;
     pub use crate::trace::span::{
         capture_debug, capture_display, span_error_debug, span_error_display, AsyncSpan,
-        IntoAttributeValue, Kind, SpanRecord, SyncSpan, TraceSite,
+        IntoAttributeValue, Kind, SpanRecord, SpanSlot, SyncSpan, TraceSite,
     };
     pub use linkme;
 }

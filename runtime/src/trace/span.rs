@@ -317,71 +317,82 @@ fn new_trace_id() -> u128 {
     (u128::from(nonzero_random()) << 64) | u128::from(random_u64())
 }
 
+/// Stack storage for a synchronous call's span, declared by generated code
+/// before its [`SyncSpan`] guard: only a sampled span writes to it, so the
+/// guard stays two words and an unrecorded call touches nothing else.
+pub struct SpanSlot(Option<(SpanRecord, ContextGuard)>);
+
+impl SpanSlot {
+    #[allow(clippy::new_without_default)]
+    #[inline(always)]
+    pub const fn new() -> Self {
+        SpanSlot(None)
+    }
+}
+
 /// The span of a synchronous call: current while the call runs, ended when
 /// dropped (as an error if the call panicked).
-pub struct SyncSpan {
-    record: Option<SpanRecord>,
-    _attached: Option<ContextGuard>,
+pub struct SyncSpan<'slot> {
+    slot: &'slot mut SpanSlot,
     unsampled_root: bool,
 }
 
-impl SyncSpan {
+impl<'slot> SyncSpan<'slot> {
     #[inline(always)]
-    pub fn start(site: &'static TraceSite, fill: impl FnOnce(&mut SpanRecord)) -> Self {
+    pub fn start(
+        site: &'static TraceSite,
+        slot: &'slot mut SpanSlot,
+        fill: impl FnOnce(&mut SpanRecord),
+    ) -> Self {
+        let mut unsampled_root = false;
         match begin(site, fill) {
-            Start::Inert => SyncSpan {
-                record: None,
-                _attached: None,
-                unsampled_root: false,
-            },
+            Start::Inert => {}
             Start::UnsampledRoot => {
                 UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
-                SyncSpan {
-                    record: None,
-                    _attached: None,
-                    unsampled_root: true,
-                }
+                unsampled_root = true;
             }
-            Start::Sampled(record, context) => SyncSpan {
-                record: Some(record),
-                _attached: Some(context.attach()),
-                unsampled_root: false,
-            },
+            Start::Sampled(record, context) => start_sampled(slot, record, context),
+        }
+        SyncSpan {
+            slot,
+            unsampled_root,
         }
     }
 
-    /// Ends the span after the call returned `value`; `classify` records
-    /// `err` / `ret` on it.
+    /// Records `err` / `ret` from the returned `value` with `classify`; the
+    /// span ends when `self` is dropped right after.
     #[inline]
-    pub fn finish<T>(mut self, value: &T, classify: impl FnOnce(&mut SpanRecord, &T)) {
-        if self.record.is_none() {
-            return;
-        }
-        if let Some(mut record) = self.record.take() {
-            classify(&mut record, value);
-            if let Some(pipeline) = pipeline::current() {
-                record.end(pipeline);
-            }
-        }
-    }
-}
-
-impl Drop for SyncSpan {
-    #[inline(always)]
-    fn drop(&mut self) {
-        if self.unsampled_root {
-            UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
-        }
-        // Checked first so an inert span does not move its (large) empty slot.
-        if self.record.is_some() {
-            end_dropped(&mut self.record);
+    pub fn finish<T>(self, value: &T, classify: impl FnOnce(&mut SpanRecord, &T)) {
+        if let Some((record, _)) = &mut self.slot.0 {
+            classify(record, value);
         }
     }
 }
 
 #[inline(never)]
-fn end_dropped(slot: &mut Option<SpanRecord>) {
-    let Some(record) = slot.take() else { return };
+fn start_sampled(slot: &mut SpanSlot, record: SpanRecord, context: Context) {
+    slot.0 = Some((record, context.attach()));
+}
+
+impl Drop for SyncSpan<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.unsampled_root {
+            UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
+        }
+        if self.slot.0.is_some() {
+            end_dropped(self.slot);
+        }
+    }
+}
+
+#[inline(never)]
+fn end_dropped(slot: &mut SpanSlot) {
+    let Some((record, attached)) = slot.0.take() else {
+        return;
+    };
+    // Detach the span's context before the record leaves.
+    drop(attached);
     if let Some(pipeline) = pipeline::current() {
         if std::thread::panicking() {
             record.end_abnormally(pipeline);
