@@ -104,6 +104,26 @@ fn sampling_kill_switch_overflow_and_environment() {
     assert!(exported(&telemetry, &exporter).is_empty());
     telemetry.shutdown();
 
+    // A ratio keeps that fraction of roots (4000 roots: expect 1000, sd 27).
+    let exporter = InMemorySpanExporter::default();
+    let telemetry = start(
+        Traces::exporter(exporter.clone())
+            .sampler(Sampler::TraceIdRatio(0.25))
+            .batch_limits(BatchLimits {
+                max_queue_size: 8192,
+                ..BatchLimits::default()
+            }),
+    );
+    for _ in 0..4000 {
+        child();
+    }
+    let kept = exported(&telemetry, &exporter).len();
+    assert!(
+        (850..=1150).contains(&kept),
+        "kept {kept} of 4000 roots at ratio 0.25"
+    );
+    telemetry.shutdown();
+
     // Always on, then switched off and on again.
     let exporter = InMemorySpanExporter::default();
     let telemetry = start(Traces::exporter(exporter.clone()).sampler(Sampler::AlwaysOn));

@@ -243,26 +243,42 @@ fn begin_slow(
     fill: impl FnOnce(&mut SpanRecord),
     pipeline: &Pipeline,
 ) -> Start {
-    // One look at the current context: decide, and if sampled, derive the
-    // span's context from it there and then.
+    // A root (no span in the current context) is decided after one small
+    // look at the context, so a root the sampler drops costs little. Its
+    // trace id (drawn if the sampler needs it) is kept for the span.
+    let mut root_trace_id = 0u128;
+    if !Context::map_current(|cx| cx.has_active_span()) {
+        if pipeline.sampler.root_needs_trace_id() {
+            root_trace_id = new_trace_id();
+        }
+        if !pipeline.sampler.decide(None, root_trace_id) {
+            return Start::UnsampledRoot;
+        }
+        if root_trace_id == 0 {
+            root_trace_id = new_trace_id();
+        }
+    }
+    // A sampled root, or a span with a parent: one look at the current
+    // context decides (for a child) and derives the span's context.
     let decided = Context::map_current(|cx| {
         let parent_span = cx.span();
         let parent = parent_span.span_context();
         let valid = parent.is_valid();
-        let mut trace_id = 0u128;
+        let trace_id;
         if valid {
             trace_id = u128::from_be_bytes(parent.trace_id().to_bytes());
-        } else if pipeline.sampler.root_needs_trace_id() {
-            trace_id = new_trace_id();
-        }
-        let sampled = pipeline
-            .sampler
-            .decide(valid.then_some(parent.is_sampled()), trace_id);
-        if !sampled {
-            return Err(valid);
-        }
-        if trace_id == 0 {
-            trace_id = new_trace_id();
+            if !pipeline.sampler.decide(Some(parent.is_sampled()), trace_id) {
+                return Err(true);
+            }
+        } else if root_trace_id != 0 {
+            trace_id = root_trace_id;
+        } else {
+            // An active span with an invalid context: decide as a root.
+            let candidate = new_trace_id();
+            if !pipeline.sampler.decide(None, candidate) {
+                return Err(false);
+            }
+            trace_id = candidate;
         }
         let span_id = nonzero_random();
         let (parent_span_id, parent_is_remote, trace_state) = if valid {

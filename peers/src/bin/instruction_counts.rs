@@ -1,0 +1,102 @@
+//! Instruction counts per call, a noise-free second view beside criterion.
+//!
+//! Runs one case `N` times; run it under callgrind for every case and for
+//! `baseline`, and the difference of total instructions divided by `N` is the
+//! case's instructions per call (start-up is identical and cancels out):
+//!
+//! ```sh
+//! cargo build --release -p telemark-peers --bin instruction_counts
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/instruction_counts traced_not_sampled 100000
+//! ```
+//!
+//! `peers/instruction_counts.sh` does this for every case.
+
+use std::hint::black_box;
+
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use telemark::{Root, Sampler, Traces};
+
+#[derive(Debug)]
+struct NoopExporter;
+
+impl SpanExporter for NoopExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+#[inline(never)]
+fn baseline(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+#[telemark::counted]
+#[inline(never)]
+fn counted(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+#[telemark::timed]
+#[inline(never)]
+fn timed(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+#[telemark::traced]
+#[inline(never)]
+fn traced(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+const CASES: &[&str] = &[
+    "baseline",
+    "counted",
+    "counted_switched_off",
+    "timed",
+    "timed_switched_off",
+    "traced_sampled",
+    "traced_not_sampled",
+    "traced_switched_off",
+];
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let case = args.next().unwrap_or_default();
+    let iterations: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    if !CASES.contains(&case.as_str()) {
+        eprintln!(
+            "usage: instruction_counts <{}> [iterations]",
+            CASES.join("|")
+        );
+        std::process::exit(2);
+    }
+    // Every case starts the same telemetry, so start-up costs cancel out.
+    let sampler = if case == "traced_not_sampled" {
+        Sampler::ParentBased(Root::AlwaysOff)
+    } else {
+        Sampler::AlwaysOn
+    };
+    let telemetry = telemark::builder!()
+        .without_server()
+        .traces(Traces::exporter(NoopExporter).sampler(sampler))
+        .start()
+        .expect("telemetry");
+    if case.ends_with("switched_off") {
+        telemark::set_enabled(false);
+    }
+    let call: fn(u64) -> u64 = match case.as_str() {
+        "baseline" => baseline,
+        "counted" | "counted_switched_off" => counted,
+        "timed" | "timed_switched_off" => timed,
+        _ => traced,
+    };
+    let mut sum = 0u64;
+    for i in 0..iterations {
+        sum = sum.wrapping_add(call(black_box(i)));
+    }
+    black_box(sum);
+    telemark::set_enabled(true);
+    telemetry.shutdown();
+}
