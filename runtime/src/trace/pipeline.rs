@@ -15,7 +15,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter, SpanLinks};
 use opentelemetry_sdk::Resource;
 
 use super::sampler::Sampler;
-use super::span::{Kind, Outcome, SpanRecord};
+use super::span::{Kind, SpanRecord};
 use crate::site::clock;
 
 /// Spans handed to an exporter successfully, over the process's life.
@@ -351,7 +351,8 @@ impl Converter {
 
     fn convert(&self, record: SpanRecord) -> SpanData {
         let site = record.site;
-        let mut attributes = Vec::with_capacity(3 + record.attributes.len());
+        let extra = record.extra.map(|extra| *extra).unwrap_or_default();
+        let mut attributes = Vec::with_capacity(3 + extra.attributes.len());
         let function = if site.module.is_empty() {
             Cow::Borrowed(site.function)
         } else {
@@ -360,16 +361,16 @@ impl Converter {
         attributes.push(KeyValue::new("code.function.name", function));
         attributes.push(KeyValue::new("code.file.path", site.file));
         attributes.push(KeyValue::new("code.line.number", i64::from(site.line)));
-        attributes.extend(record.attributes);
+        attributes.extend(extra.attributes);
         let mut events = SpanEvents::default();
-        events.events = record
+        events.events = extra
             .events
             .into_iter()
             .map(|event| Event::new(event.name, self.wall(event.ticks), event.attributes, 0))
             .collect();
-        let status = match record.outcome {
-            Outcome::Ok => Status::Unset,
-            Outcome::Error(description) => Status::error(description),
+        let status = match extra.outcome {
+            None => Status::Unset,
+            Some(description) => Status::error(description),
         };
         SpanData {
             span_context: SpanContext::new(
@@ -377,7 +378,7 @@ impl Converter {
                 SpanId::from(record.span_id),
                 TraceFlags::SAMPLED,
                 false,
-                record.trace_state,
+                extra.trace_state,
             ),
             parent_span_id: SpanId::from(record.parent_span_id),
             parent_span_is_remote: record.parent_is_remote,

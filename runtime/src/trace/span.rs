@@ -48,49 +48,59 @@ pub(crate) struct RecordedEvent {
     pub attributes: Vec<KeyValue>,
 }
 
-/// Why a span ended with status Error.
-pub(crate) enum Outcome {
-    Ok,
-    Error(String),
-}
-
-/// A sampled span while it runs, then on its way to the exporter.
+/// A sampled span while it runs, then on its way to the exporter. Kept
+/// small (ids, ticks, call site) because it moves by value from the hot path
+/// into the export queue; what most spans lack lives behind `extra`.
 pub struct SpanRecord {
     pub(crate) site: &'static TraceSite,
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
     pub(crate) parent_span_id: u64,
-    pub(crate) parent_is_remote: bool,
-    pub(crate) trace_state: TraceState,
     pub(crate) start_ticks: u64,
     pub(crate) end_ticks: u64,
-    pub(crate) attributes: Vec<KeyValue>,
-    pub(crate) events: Vec<RecordedEvent>,
-    pub(crate) outcome: Outcome,
+    pub(crate) parent_is_remote: bool,
+    pub(crate) extra: Option<Box<SpanExtra>>,
+}
+
+/// The parts of a span that only some spans have.
+#[derive(Default)]
+pub(crate) struct SpanExtra {
+    pub trace_state: TraceState,
+    pub attributes: Vec<KeyValue>,
+    pub events: Vec<RecordedEvent>,
+    pub outcome: Option<String>,
 }
 
 impl SpanRecord {
+    fn extra(&mut self) -> &mut SpanExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
     /// Adds an attribute (from `fields(...)`, `args(...)` or `ret`).
     #[inline]
     pub fn attribute(&mut self, key: &'static str, value: impl IntoAttributeValue) {
-        self.attributes
+        self.extra()
+            .attributes
             .push(KeyValue::new(key, value.into_attribute_value()));
     }
 
     /// Marks the span as failed by an error value: status Error with the
     /// message, an `exception` event and `error.type`.
     pub fn error(&mut self, error_type: &'static str, message: String) {
-        self.attributes
+        let ticks = clock().raw();
+        let extra = self.extra();
+        extra
+            .attributes
             .push(KeyValue::new("error.type", error_type));
-        self.events.push(RecordedEvent {
+        extra.events.push(RecordedEvent {
             name: "exception",
-            ticks: clock().raw(),
+            ticks,
             attributes: vec![
                 KeyValue::new("exception.type", error_type),
                 KeyValue::new("exception.message", message.clone()),
             ],
         });
-        self.outcome = Outcome::Error(message);
+        extra.outcome = Some(message);
     }
 
     fn end(mut self, pipeline: &Pipeline) {
@@ -102,7 +112,8 @@ impl SpanRecord {
         if std::thread::panicking() {
             self.error("panic", "the function panicked".to_owned());
         } else {
-            self.attributes
+            self.extra()
+                .attributes
                 .push(KeyValue::new("telemark.cancelled", true));
         }
         self.end(pipeline);
@@ -288,7 +299,7 @@ fn begin_slow(
                 parent.trace_state().clone(),
             )
         } else {
-            (0, false, TraceState::default())
+            (0, false, TraceState::NONE)
         };
         let own = SpanContext::new(
             TraceId::from(trace_id),
@@ -317,14 +328,14 @@ fn begin_slow(
         trace_id,
         span_id,
         parent_span_id,
-        parent_is_remote,
-        trace_state,
         start_ticks: clock().raw(),
         end_ticks: 0,
-        attributes: Vec::new(),
-        events: Vec::new(),
-        outcome: Outcome::Ok,
+        parent_is_remote,
+        extra: None,
     };
+    if trace_state != TraceState::NONE {
+        record.extra().trace_state = trace_state;
+    }
     fill(&mut record);
     Start::Sampled(record, context)
 }
