@@ -226,6 +226,34 @@ impl SpanExporter for NoopExporter {
     }
 }
 
+/// Times `iters` calls in chunks that fit the span queue, flushing it
+/// between chunks outside the timed region: every timed call really queues
+/// its span (none is dropped because the export thread fell behind).
+fn timed_in_chunks(iters: u64, mut call: impl FnMut(), flush: impl Fn()) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let chunk = left.min(1024);
+        let start = Instant::now();
+        for _ in 0..chunk {
+            call();
+        }
+        total += start.elapsed();
+        left -= chunk;
+        flush();
+    }
+    total
+}
+
+fn dropped_spans(telemetry: &telemark::Telemetry) -> u64 {
+    telemetry
+        .render_metrics()
+        .lines()
+        .find_map(|line| line.strip_prefix("telemark_spans_dropped_total "))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
+}
+
 fn start_traces(sampler: Sampler) -> telemark::Telemetry {
     telemark::builder!()
         .without_server()
@@ -242,18 +270,55 @@ fn spans(c: &mut Criterion) {
     });
 
     let sampled = start_traces(Sampler::AlwaysOn);
-    group.bench_function("traced_sampled", |b| b.iter(|| traced(black_box(7))));
-    group.bench_function("traced_async_sampled", |b| {
-        b.iter(|| block_on(traced_async(black_box(7))))
+    let flush = || {
+        sampled.flush_traces(Duration::from_secs(10));
+    };
+    let dropped_before = dropped_spans(&sampled);
+    group.bench_function("traced_sampled", |b| {
+        b.iter_custom(|iters| {
+            timed_in_chunks(
+                iters,
+                || {
+                    black_box(traced(black_box(7)));
+                },
+                flush,
+            )
+        })
     });
+    group.bench_function("traced_async_sampled", |b| {
+        b.iter_custom(|iters| {
+            timed_in_chunks(
+                iters,
+                || {
+                    black_box(block_on(traced_async(black_box(7))));
+                },
+                flush,
+            )
+        })
+    });
+    println!(
+        "spans dropped while measuring sampled #[traced]: {}",
+        dropped_spans(&sampled) - dropped_before
+    );
     sampled.shutdown();
 
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(NoopExporter)
         .build();
     let tracer = provider.tracer("bench");
+    let sdk_flush = || {
+        let _ = provider.force_flush();
+    };
     group.bench_function("otel_sdk_in_span_sampled", |b| {
-        b.iter(|| tracer.in_span("in_span", |_| baseline(black_box(7))))
+        b.iter_custom(|iters| {
+            timed_in_chunks(
+                iters,
+                || {
+                    black_box(tracer.in_span("in_span", |_| baseline(black_box(7))));
+                },
+                sdk_flush,
+            )
+        })
     });
     let unsampled_provider = SdkTracerProvider::builder()
         .with_sampler(SdkSampler::AlwaysOff)

@@ -3,6 +3,7 @@
 //! after the other).
 #![cfg(not(feature = "disable-instrumentation"))]
 
+use std::future::Future;
 use std::time::Duration;
 
 use telemark::opentelemetry::trace::{
@@ -21,6 +22,19 @@ fn root() -> usize {
 #[traced]
 fn child() -> usize {
     1
+}
+
+#[traced]
+async fn panicking_root() {
+    panic!("inside a poll");
+}
+
+#[traced]
+fn unsampled_root_with_inner_parent(remote: &SpanContext) {
+    let _inner = Context::current()
+        .with_remote_span_context(remote.clone())
+        .attach();
+    root();
 }
 
 fn start(traces: Traces) -> Telemetry {
@@ -86,6 +100,38 @@ fn sampling_kill_switch_overflow_and_environment() {
     assert_eq!(root_span.parent_span_id, remote.span_id());
     assert!(root_span.parent_span_is_remote);
     assert_eq!(child_span.parent_span_id, root_span.span_context.span_id());
+
+    // An unsampled root that panics inside a poll does not leave its thread
+    // marked: a sampled parent attached afterwards is followed again.
+    exporter.reset();
+    {
+        let mut future = std::pin::pin!(panicking_root());
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = future.as_mut().poll(&mut context);
+        }));
+        assert!(polled.is_err());
+    }
+    let guard = Context::current()
+        .with_remote_span_context(remote.clone())
+        .attach();
+    root();
+    drop(guard);
+    assert_eq!(
+        exported(&telemetry, &exporter).len(),
+        2,
+        "root and child after the panic"
+    );
+
+    // Inside an unsampled root, a span made current by other code parents
+    // telemark's spans as usual.
+    exporter.reset();
+    unsampled_root_with_inner_parent(&remote);
+    let spans = exported(&telemetry, &exporter);
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    assert!(spans
+        .iter()
+        .all(|s| s.span_context.trace_id() == remote.trace_id()));
 
     // An unsampled remote parent is followed too.
     exporter.reset();
@@ -195,6 +241,28 @@ fn sampling_kill_switch_overflow_and_environment() {
     assert!(start_from_env().is_err());
     std::env::remove_var("OTEL_TRACES_SAMPLER");
     std::env::remove_var("OTEL_TRACES_SAMPLER_ARG");
+
+    std::env::set_var("OTEL_RESOURCE_ATTRIBUTES", "team=payments,nonsense");
+    let error = start_from_env().unwrap_err();
+    assert!(
+        error.to_string().contains("\"nonsense\" is not key=value"),
+        "{error}"
+    );
+    std::env::remove_var("OTEL_RESOURCE_ATTRIBUTES");
+    let error = telemark::builder!()
+        .without_server()
+        .traces(Traces::otlp().batch_limits(BatchLimits {
+            max_export_batch_size: 0,
+            ..BatchLimits::default()
+        }))
+        .start()
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("batch limits must all be positive"),
+        "{error}"
+    );
 
     std::env::set_var("OTEL_SDK_DISABLED", "perhaps");
     assert!(start_from_env().is_err());

@@ -231,6 +231,17 @@ impl Traces {
         self,
         service_name: &str,
     ) -> Result<pipeline::PipelineHandle, crate::TelemetryError> {
+        let limits = &self.limits;
+        if limits.max_queue_size == 0
+            || limits.max_export_batch_size == 0
+            || limits.scheduled_delay.is_zero()
+            || limits.export_timeout.is_zero()
+        {
+            return Err(crate::TelemetryError::Config(format!(
+                "batch limits must all be positive: {limits:?}"
+            )));
+        }
+        validate_resource_attributes_env()?;
         let sampler = match self.sampler {
             Some(sampler) => sampler,
             None => Sampler::from_env()
@@ -244,6 +255,29 @@ impl Traces {
         let resource = resource.with_attributes(self.resource).build();
         (self.installer)(&resource, sampler, self.limits)
     }
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES` must be `key=value` pairs separated by commas
+/// (the SDK would skip malformed entries silently).
+fn validate_resource_attributes_env() -> Result<(), crate::TelemetryError> {
+    let Ok(value) = std::env::var("OTEL_RESOURCE_ATTRIBUTES") else {
+        return Ok(());
+    };
+    for entry in value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+    {
+        match entry.split_once('=') {
+            Some((key, _)) if !key.trim().is_empty() => {}
+            _ => {
+                return Err(crate::TelemetryError::Config(format!(
+                    "OTEL_RESOURCE_ATTRIBUTES entry {entry:?} is not key=value"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether `OTEL_SDK_DISABLED` asks for no telemetry SDK (tracing off).

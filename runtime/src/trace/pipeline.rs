@@ -74,7 +74,11 @@ impl Pipeline {
             count.set(next);
             next
         });
-        if pushed % self.wake_every == 0 {
+        // Once per batch from this thread, and whenever many threads
+        // together have filled half the queue (checked every 64 spans).
+        if pushed % self.wake_every == 0
+            || (pushed % 64 == 0 && self.queue.len() * 2 >= self.queue.capacity())
+        {
             self.wake();
         }
     }
@@ -180,9 +184,17 @@ where
         .enable_all()
         .build()
         .map_err(crate::TelemetryError::Runtime)?;
-    let mut exporter = {
+    let built = {
         let _context = runtime.enter();
-        build_exporter().map_err(crate::TelemetryError::Config)?
+        build_exporter()
+    };
+    let mut exporter = match built {
+        Ok(exporter) => exporter,
+        Err(message) => {
+            // Dropping a runtime inside an async context panics: not here.
+            std::thread::spawn(move || drop(runtime));
+            return Err(crate::TelemetryError::Config(message));
+        }
     };
     exporter.set_resource(resource);
     let capacity = limits.max_queue_size.max(1);
@@ -235,6 +247,8 @@ impl<E: SpanExporter> Worker<E> {
         let mut batch: Vec<SpanData> = Vec::new();
         let mut deadline = Instant::now() + self.limits.scheduled_delay;
         loop {
+            // A fresh wall-clock anchor for the spans converted this round.
+            self.converter.reanchor();
             let controls =
                 std::mem::take(&mut *pipeline.control.lock().unwrap_or_else(|p| p.into_inner()));
             // Spans ended before a flush or shutdown was asked for are queued
@@ -337,6 +351,11 @@ impl Converter {
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build(),
         }
+    }
+
+    fn reanchor(&mut self) {
+        self.anchor_wall = SystemTime::now();
+        self.anchor_ticks = clock().raw();
     }
 
     fn wall(&self, ticks: u64) -> SystemTime {

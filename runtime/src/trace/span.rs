@@ -103,6 +103,18 @@ impl SpanRecord {
         extra.outcome = Some(message);
     }
 
+    /// Ends a span whose pipeline may have been shut down meanwhile: then
+    /// the span is lost, and counted as dropped.
+    fn end_or_count(self, abnormally: bool) {
+        match pipeline::current() {
+            Some(pipeline) if abnormally => self.end_abnormally(pipeline),
+            Some(pipeline) => self.end(pipeline),
+            None => {
+                super::pipeline::SPANS_DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
     fn end(mut self, pipeline: &Pipeline) {
         self.end_ticks = clock().raw();
         pipeline.submit(self);
@@ -242,7 +254,12 @@ fn begin(site: &'static TraceSite, fill: impl FnOnce(&mut SpanRecord)) -> Start 
     let Some(pipeline) = pipeline::current() else {
         return Start::Inert;
     };
-    if !pipeline.sampler.may_sample() || UNSAMPLED.with(Cell::get) > 0 {
+    if !pipeline.sampler.may_sample() {
+        return Start::Inert;
+    }
+    // Inside an unsampled root nothing is sampled, unless code inside it
+    // made another span current (then that span decides, as a parent).
+    if UNSAMPLED.with(Cell::get) > 0 && !Context::map_current(|cx| cx.has_active_span()) {
         return Start::Inert;
     }
     begin_slow(site, fill, pipeline)
@@ -420,13 +437,7 @@ fn end_dropped(slot: &mut SpanSlot) {
     };
     // Detach the span's context before the record leaves.
     drop(attached);
-    if let Some(pipeline) = pipeline::current() {
-        if std::thread::panicking() {
-            record.end_abnormally(pipeline);
-        } else {
-            record.end(pipeline);
-        }
-    }
+    record.end_or_count(std::thread::panicking());
 }
 
 /// The span of an asynchronous call, started when the call starts; it
@@ -470,9 +481,7 @@ impl AsyncSpan {
             std::mem::replace(&mut self.state, AsyncState::Inert)
         {
             classify(&mut record, value);
-            if let Some(pipeline) = pipeline::current() {
-                record.end(pipeline);
-            }
+            record.end_or_count(false);
         }
     }
 }
@@ -482,10 +491,27 @@ impl Drop for AsyncSpan {
         if let AsyncState::Sampled(record, _) =
             std::mem::replace(&mut self.state, AsyncState::Inert)
         {
-            if let Some(pipeline) = pipeline::current() {
-                record.end_abnormally(pipeline);
-            }
+            record.end_or_count(true);
         }
+    }
+}
+
+/// Marks the thread as inside an unsampled root until dropped (also when a
+/// poll unwinds).
+struct UnsampledDepth;
+
+impl UnsampledDepth {
+    #[inline]
+    fn enter() -> Self {
+        UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
+        UnsampledDepth
+    }
+}
+
+impl Drop for UnsampledDepth {
+    #[inline]
+    fn drop(&mut self) {
+        UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
     }
 }
 
@@ -509,10 +535,8 @@ impl<F: Future> Future for Instrumented<F> {
         let poll = match &span.state {
             AsyncState::Inert => future.poll(cx),
             AsyncState::UnsampledRoot => {
-                UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
-                let poll = future.poll(cx);
-                UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
-                poll
+                let _depth = UnsampledDepth::enter();
+                future.poll(cx)
             }
             AsyncState::Sampled(_, context) => {
                 let _attached = context.clone().attach();
