@@ -255,28 +255,22 @@ impl TimedSite {
 /// Dropping is the only way to finish it, so returns, `?`, panics and
 /// cancelled futures are all timed and all leave the in-flight gauge.
 pub struct TimedGuard {
-    site: &'static TimedSite,
-    start: u64,
-    active: bool,
+    /// The site and start ticks of a recorded call; `None` (one null word)
+    /// when instrumentation was off as the call started.
+    active: Option<(&'static TimedSite, u64)>,
 }
 
 impl TimedGuard {
     #[inline(always)]
     pub fn new(site: &'static TimedSite) -> Self {
         if !is_enabled() {
-            return TimedGuard {
-                site,
-                start: 0,
-                active: false,
-            };
+            return TimedGuard { active: None };
         }
         site.cells.shards[shard_index()]
             .in_flight
             .fetch_add(1, Relaxed);
         TimedGuard {
-            site,
-            start: clock().raw(),
-            active: true,
+            active: Some((site, clock().raw())),
         }
     }
 }
@@ -284,10 +278,10 @@ impl TimedGuard {
 impl Drop for TimedGuard {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.active {
+        if let Some((site, start)) = self.active {
             let clock = clock();
-            let nanos = clock.delta_as_nanos(self.start, clock.raw());
-            self.site.observe(nanos);
+            let nanos = clock.delta_as_nanos(start, clock.raw());
+            site.observe(nanos);
         }
     }
 }

@@ -257,10 +257,17 @@ fn begin(site: &'static TraceSite, fill: impl FnOnce(&mut SpanRecord)) -> Start 
     if !pipeline.sampler.may_sample() {
         return Start::Inert;
     }
-    // Inside an unsampled root nothing is sampled, unless code inside it
-    // made another span current (then that span decides, as a parent).
-    if UNSAMPLED.with(Cell::get) > 0 && !Context::map_current(|cx| cx.has_active_span()) {
-        return Start::Inert;
+    // Roots are decided here, after one small look at the context, unless
+    // the sampler needs a trace id; spans that may be sampled go on below.
+    if !Context::map_current(|cx| cx.has_active_span()) {
+        // Inside an unsampled root nothing is sampled, unless code inside it
+        // made another span current (then that span decides, as a parent).
+        if UNSAMPLED.with(Cell::get) > 0 {
+            return Start::Inert;
+        }
+        if !pipeline.sampler.root_needs_trace_id() && !pipeline.sampler.decide(None, 0) {
+            return Start::UnsampledRoot;
+        }
     }
     begin_slow(site, fill, pipeline)
 }
@@ -271,19 +278,13 @@ fn begin_slow(
     fill: impl FnOnce(&mut SpanRecord),
     pipeline: &Pipeline,
 ) -> Start {
-    // A root (no span in the current context) is decided after one small
-    // look at the context, so a root the sampler drops costs little. Its
-    // trace id (drawn if the sampler needs it) is kept for the span.
+    // A root (no span in the current context) whose sampler needs a trace
+    // id is decided here; its trace id is kept for the span.
     let mut root_trace_id = 0u128;
     if !Context::map_current(|cx| cx.has_active_span()) {
-        if pipeline.sampler.root_needs_trace_id() {
-            root_trace_id = new_trace_id();
-        }
-        if !pipeline.sampler.decide(None, root_trace_id) {
+        root_trace_id = new_trace_id();
+        if pipeline.sampler.root_needs_trace_id() && !pipeline.sampler.decide(None, root_trace_id) {
             return Start::UnsampledRoot;
-        }
-        if root_trace_id == 0 {
-            root_trace_id = new_trace_id();
         }
     }
     // A sampled root, or a span with a parent: one look at the current
