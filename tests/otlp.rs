@@ -57,6 +57,27 @@ fn string_attribute(span: &ExportedSpan, key: &str) -> String {
 /// The span pipeline is process-wide: tests that install one take turns.
 static PIPELINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+#[traced]
+async fn spawns_child() {
+    use telemark::opentelemetry::context::FutureExt;
+    tokio::spawn(spawned().with_current_context())
+        .await
+        .unwrap();
+}
+
+#[traced]
+async fn spawned() {}
+
+#[traced]
+async fn never_finishes() {
+    std::future::pending::<()>().await;
+}
+
+#[traced]
+fn panics_here() {
+    panic!("boom");
+}
+
 fn by_name<'a>(spans: &'a [ExportedSpan], name: &str) -> &'a ExportedSpan {
     spans
         .iter()
@@ -85,6 +106,13 @@ async fn spans_reach_an_otlp_grpc_collector_with_their_parent_links() {
         .expect("telemetry starts");
 
     assert_eq!(checkout().await, Err("declined: 40".to_owned()));
+    spawns_child().await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(5), never_finishes())
+            .await
+            .is_err()
+    );
+    assert!(std::panic::catch_unwind(panics_here).is_err());
     assert!(tokio::task::spawn_blocking(move || {
         let flushed = telemetry.flush_traces(Duration::from_secs(10));
         telemetry.shutdown();
@@ -93,8 +121,8 @@ async fn spans_reach_an_otlp_grpc_collector_with_their_parent_links() {
     .await
     .unwrap());
 
-    let spans = collector.exported_spans(4, Duration::from_secs(10)).await;
-    assert_eq!(spans.len(), 4, "{spans:#?}");
+    let spans = collector.exported_spans(8, Duration::from_secs(10)).await;
+    assert_eq!(spans.len(), 8, "{spans:#?}");
     let checkout = by_name(&spans, "checkout");
     let client = by_name(&spans, "call_inventory");
     let server = by_name(&spans, "serve_inventory");
@@ -125,6 +153,84 @@ async fn spans_reach_an_otlp_grpc_collector_with_their_parent_links() {
     assert_eq!(status.message, "declined: 40");
     assert_eq!(charge.events[0].name, "exception");
     assert!(checkout.end_time_unix_nano >= charge.end_time_unix_nano);
+
+    let parent = by_name(&spans, "spawns_child");
+    let child = by_name(&spans, "spawned");
+    assert_eq!(
+        child.parent_span_id, parent.span_id,
+        "spawned with its parent"
+    );
+    assert_eq!(child.trace_id, parent.trace_id);
+    let cancelled = by_name(&spans, "never_finishes");
+    assert!(cancelled.attributes["telemark.cancelled"].contains("BoolValue(true)"));
+    let panicked = by_name(&spans, "panics_here");
+    assert_eq!(
+        panicked.status.as_ref().expect("a status").message,
+        "the function panicked"
+    );
+    assert_eq!(panicked.events[0].name, "exception");
+}
+
+#[traced]
+fn sampled_out_root() -> u8 {
+    sampled_out_child()
+}
+
+#[traced]
+fn sampled_out_child() -> u8 {
+    1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn sampled_out_calls_reach_the_collector_only_under_a_sampled_parent() {
+    let _turn = PIPELINE.lock().unwrap_or_else(|p| p.into_inner());
+    let mut collector = FakeCollectorServer::start()
+        .await
+        .expect("collector starts");
+    let telemetry = telemark::builder!()
+        .without_server()
+        .traces(
+            Traces::otlp_grpc(collector.endpoint())
+                .sampler(Sampler::ParentBased(telemark::Root::AlwaysOff)),
+        )
+        .start()
+        .expect("telemetry starts");
+    for _ in 0..10 {
+        sampled_out_root();
+    }
+    // One call under a sampled remote parent, as if extracted from headers.
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap(),
+    );
+    {
+        let _parent = extract_context(&headers).attach();
+        sampled_out_root();
+    }
+    assert!(tokio::task::spawn_blocking(move || {
+        let flushed = telemetry.flush_traces(Duration::from_secs(10));
+        telemetry.shutdown();
+        flushed
+    })
+    .await
+    .unwrap());
+    let spans = collector.exported_spans(3, Duration::from_secs(3)).await;
+    assert_eq!(
+        spans.len(),
+        2,
+        "only the sampled call's two spans: {spans:#?}"
+    );
+    let root = by_name(&spans, "sampled_out_root");
+    assert_eq!(root.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(root.parent_span_id, "00f067aa0ba902b7");
+    assert_eq!(
+        by_name(&spans, "sampled_out_child").parent_span_id,
+        root.span_id
+    );
 }
 
 #[traced]

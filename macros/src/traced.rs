@@ -146,6 +146,14 @@ impl Attribute for Traced {
                 }
                 "fields" => traced.fields = parse_fields(meta.input)?,
                 "args" => {
+                    let ahead = meta.input.fork();
+                    let content;
+                    syn::parenthesized!(content in ahead);
+                    if content.is_empty() {
+                        return Err(
+                            meta.error("`args(...)` needs at least one `name = display|debug`")
+                        );
+                    }
                     meta.parse_nested_meta(|arg| {
                         let Some(ident) = arg.path.get_ident() else {
                             return Err(arg.error("expected an argument name"));

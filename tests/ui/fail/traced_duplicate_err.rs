@@ -1,0 +1,6 @@
+#[telemark::traced(err, err = debug)]
+fn f() -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[telemark::traced(args())]
+fn f(id: u32) {
+    let _ = id;
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[telemark::traced(name = "")]
+fn f() {}
+
+fn main() {}

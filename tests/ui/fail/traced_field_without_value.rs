@@ -1,0 +1,4 @@
+#[telemark::traced(fields(user.id))]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[telemark::traced(err)]
+#[track_caller]
+fn f() -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}
