@@ -54,6 +54,18 @@ fn string_attribute(span: &ExportedSpan, key: &str) -> String {
         .unwrap_or_else(|| panic!("{key} is not a string: {raw}"))
 }
 
+/// Exports everything queued and stops (off the async worker: both block).
+async fn flush_and_shut_down(telemetry: telemark::Telemetry) {
+    let flushed = tokio::task::spawn_blocking(move || {
+        let flushed = telemetry.flush_traces(Duration::from_secs(10));
+        telemetry.shutdown();
+        flushed
+    })
+    .await
+    .unwrap();
+    assert!(flushed, "spans exported in time");
+}
+
 /// The span pipeline is process-wide: tests that install one take turns.
 static PIPELINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -113,13 +125,7 @@ async fn spans_reach_an_otlp_grpc_collector_with_their_parent_links() {
             .is_err()
     );
     assert!(std::panic::catch_unwind(panics_here).is_err());
-    assert!(tokio::task::spawn_blocking(move || {
-        let flushed = telemetry.flush_traces(Duration::from_secs(10));
-        telemetry.shutdown();
-        flushed
-    })
-    .await
-    .unwrap());
+    flush_and_shut_down(telemetry).await;
 
     let spans = collector.exported_spans(8, Duration::from_secs(10)).await;
     assert_eq!(spans.len(), 8, "{spans:#?}");
@@ -211,13 +217,7 @@ async fn sampled_out_calls_reach_the_collector_only_under_a_sampled_parent() {
         let _parent = extract_context(&headers).attach();
         sampled_out_root();
     }
-    assert!(tokio::task::spawn_blocking(move || {
-        let flushed = telemetry.flush_traces(Duration::from_secs(10));
-        telemetry.shutdown();
-        flushed
-    })
-    .await
-    .unwrap());
+    flush_and_shut_down(telemetry).await;
     let spans = collector.exported_spans(3, Duration::from_secs(3)).await;
     assert_eq!(
         spans.len(),

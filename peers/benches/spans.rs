@@ -9,20 +9,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use telemark::opentelemetry::trace::{Tracer, TracerProvider};
 use telemark::{Sampler, Traces};
+use telemark_peers::NoopExporter;
 use tracing_subscriber::layer::SubscriberExt;
-
-#[derive(Debug)]
-struct NoopExporter;
-
-impl SpanExporter for NoopExporter {
-    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 #[inline(never)]
 fn baseline(x: u64) -> u64 {

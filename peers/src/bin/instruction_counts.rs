@@ -14,18 +14,8 @@
 
 use std::hint::black_box;
 
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use telemark::{Root, Sampler, Traces};
-
-#[derive(Debug)]
-struct NoopExporter;
-
-impl SpanExporter for NoopExporter {
-    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
-        Ok(())
-    }
-}
+use telemark_peers::NoopExporter;
 
 #[inline(never)]
 fn baseline(x: u64) -> u64 {

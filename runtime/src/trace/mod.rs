@@ -136,24 +136,19 @@ impl Traces {
 
     /// Spans sent over OTLP/gRPC to `endpoint` (e.g. `http://127.0.0.1:4317`).
     pub fn otlp_grpc(endpoint: impl Into<String>) -> Self {
-        let endpoint = endpoint.into();
-        Self::with_installer(move |resource, sampler, limits| {
-            pipeline::install(
-                move || otlp_exporter(OtlpProtocol::Grpc, Some(endpoint)),
-                resource,
-                sampler,
-                limits,
-            )
-        })
+        Self::otlp_to(OtlpProtocol::Grpc, endpoint.into())
     }
 
     /// Spans sent over OTLP/HTTP with protobuf bodies to `endpoint`, the full
     /// URL (e.g. `http://127.0.0.1:4318/v1/traces`).
     pub fn otlp_http(endpoint: impl Into<String>) -> Self {
-        let endpoint = endpoint.into();
+        Self::otlp_to(OtlpProtocol::HttpProtobuf, endpoint.into())
+    }
+
+    fn otlp_to(protocol: OtlpProtocol, endpoint: String) -> Self {
         Self::with_installer(move |resource, sampler, limits| {
             pipeline::install(
-                move || otlp_exporter(OtlpProtocol::HttpProtobuf, Some(endpoint)),
+                move || otlp_exporter(protocol, Some(endpoint)),
                 resource,
                 sampler,
                 limits,
