@@ -2,6 +2,7 @@
 //! attributes, parent and trace ids, status and events.
 #![cfg(not(feature = "disable-instrumentation"))]
 
+use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -231,6 +232,50 @@ fn a_panic_ends_the_span_with_status_error_and_keeps_unwinding() {
     let span = one(&spans, "panics");
     assert!(matches!(span.status, Status::Error { .. }));
     assert_eq!(span.events[0].name, "exception");
+}
+
+#[traced]
+async fn panics_in_task() {
+    tokio::task::yield_now().await;
+    panic!("task boom");
+}
+
+#[traced]
+async fn panics_when_polled() {
+    panic!("poll boom");
+}
+
+#[tokio::test]
+async fn a_panicking_future_ends_its_span_with_status_error_whoever_drops_it() {
+    fixture();
+    // Tokio drops a future whose poll panicked while still unwinding.
+    let joined = tokio::spawn(panics_in_task()).await;
+    assert!(joined.unwrap_err().is_panic());
+    // An executor may instead catch the panic and drop the future later,
+    // when nothing unwinds any more (as `FutureExt::catch_unwind` does).
+    let mut future = Box::pin(panics_when_polled());
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = future.as_mut().poll(&mut context);
+    }));
+    assert!(caught.is_err());
+    drop(future);
+
+    for name in ["panics_in_task", "panics_when_polled"] {
+        let spans = spans(name);
+        let span = one(&spans, name);
+        assert_eq!(
+            span.status,
+            Status::error("the function panicked"),
+            "{name}"
+        );
+        assert_eq!(span.events[0].name, "exception");
+        assert_eq!(
+            attribute(&span, "telemark.cancelled"),
+            None,
+            "{name}: a panic, not a cancellation"
+        );
+    }
 }
 
 #[traced]
