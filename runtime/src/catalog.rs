@@ -6,6 +6,7 @@
 
 use linkme::distributed_slice;
 
+use crate::breaker::site::BreakerSite;
 use crate::site::{CountedSite, TimedSite};
 
 /// One catalog entry, created by an attribute.
@@ -13,6 +14,7 @@ use crate::site::{CountedSite, TimedSite};
 pub enum Site {
     Counted(&'static CountedSite),
     Timed(&'static TimedSite),
+    Breaker(&'static BreakerSite),
 }
 
 #[doc(hidden)]
@@ -22,14 +24,14 @@ pub static SITES: [Site];
 pub(crate) fn counted_sites() -> impl Iterator<Item = &'static CountedSite> {
     SITES.iter().filter_map(|site| match site {
         Site::Counted(counted) => Some(*counted),
-        Site::Timed(_) => None,
+        _ => None,
     })
 }
 
 pub(crate) fn timed_sites() -> impl Iterator<Item = &'static TimedSite> {
     SITES.iter().filter_map(|site| match site {
         Site::Timed(timed) => Some(*timed),
-        Site::Counted(_) => None,
+        _ => None,
     })
 }
 

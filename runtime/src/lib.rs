@@ -1,6 +1,7 @@
 //! Runtime of [telemark](https://docs.rs/telemark): what the code generated
-//! by `#[counted]`, `#[timed]` and `#[traced]` calls, the span pipeline, the catalog of instrumented
-//! functions, Prometheus rendering and the HTTP endpoints.
+//! by `#[counted]`, `#[timed]`, `#[traced]` and `#[circuit_breaker]` calls, the span pipeline,
+//! circuit breakers and retry, the catalog of instrumented functions, Prometheus rendering and
+//! the HTTP endpoints.
 //!
 //! Users depend on the `telemark` facade crate, which re-exports this crate.
 //!
@@ -11,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+mod breaker;
 mod buckets;
 mod catalog;
 mod propagation;
@@ -21,6 +23,12 @@ mod switch;
 mod telemetry;
 mod trace;
 
+pub use breaker::retry::RetryPolicyError;
+pub use breaker::{
+    BreakerClock, BreakerConfig, BreakerConfigError, BreakerError, BreakerState, BreakerStats,
+    CircuitBreaker, Jitter, ManualClock, Permit, RetryPolicy, Transition, Verdict,
+    MAX_HALF_OPEN_CALLS, MAX_WINDOW,
+};
 pub use buckets::{
     set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS, MAX_BUCKETS,
 };
@@ -41,6 +49,11 @@ pub use opentelemetry_sdk;
 /// Items used by generated code. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::breaker::site::{
+        every_error_fails, finish as breaker_finish, judge, refused, sleep, sleep_blocking, within,
+        Attempts, BreakerResult, BreakerSite,
+    };
+    pub use crate::breaker::{BreakerConfig, Jitter, RetryPolicy, Verdict};
     pub use crate::buckets::default_bounds;
     pub use crate::catalog::{Site, SITES};
     pub use crate::site::{

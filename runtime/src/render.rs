@@ -177,6 +177,127 @@ pub(crate) fn render_function_metrics(out: &mut String, service: &str) {
     }
 }
 
+/// Renders every breaker's series (those declared by `#[circuit_breaker]`
+/// functions at zero from the start) and the retry counters.
+pub(crate) fn render_breaker_metrics(out: &mut String, service: &str) {
+    use crate::breaker::{BreakerState, CircuitBreaker, Outcome};
+    let breakers = CircuitBreaker::all();
+    if breakers.is_empty() {
+        return;
+    }
+    let labels = |out: &mut String, breaker: &str, tail: &[(&str, &str)]| {
+        out.push_str("{breaker=\"");
+        escape_label_value(breaker, out);
+        out.push_str("\",service_name=\"");
+        escape_label_value(service, out);
+        out.push('"');
+        for (key, value) in tail {
+            let _ = write!(out, ",{key}=\"{value}\"");
+        }
+        out.push('}');
+    };
+    let name = "circuit_breaker_calls_total";
+    header(
+        out,
+        name,
+        "counter",
+        "Calls through each circuit breaker by outcome.",
+    );
+    for breaker in &breakers {
+        for outcome in Outcome::ALL {
+            out.push_str(name);
+            labels(out, breaker.name(), &[("outcome", outcome.label())]);
+            let _ = writeln!(out, " {}", breaker.outcome_count(outcome));
+        }
+    }
+    let name = "circuit_breaker_state";
+    header(
+        out,
+        name,
+        "gauge",
+        "1 for each circuit breaker's current state, 0 for the others.",
+    );
+    for breaker in &breakers {
+        let state = breaker.state();
+        for candidate in BreakerState::ALL {
+            out.push_str(name);
+            labels(out, breaker.name(), &[("state", candidate.label())]);
+            let _ = writeln!(out, " {}", u8::from(candidate == state));
+        }
+    }
+    let name = "circuit_breaker_transitions_total";
+    header(
+        out,
+        name,
+        "counter",
+        "State changes of each circuit breaker.",
+    );
+    // The automatic edges always; changes made by run-time control once seen.
+    const AUTOMATIC: [(BreakerState, BreakerState); 4] = [
+        (BreakerState::Closed, BreakerState::Open),
+        (BreakerState::Open, BreakerState::HalfOpen),
+        (BreakerState::HalfOpen, BreakerState::Closed),
+        (BreakerState::HalfOpen, BreakerState::Open),
+    ];
+    for breaker in &breakers {
+        for from in BreakerState::ALL {
+            for to in BreakerState::ALL {
+                let count = breaker.transitions(from, to);
+                if from == to || (count == 0 && !AUTOMATIC.contains(&(from, to))) {
+                    continue;
+                }
+                out.push_str(name);
+                labels(
+                    out,
+                    breaker.name(),
+                    &[("from", from.label()), ("to", to.label())],
+                );
+                let _ = writeln!(out, " {count}");
+            }
+        }
+    }
+    let name = "circuit_breaker_slow_calls_total";
+    header(
+        out,
+        name,
+        "counter",
+        "Calls through each circuit breaker at least as long as its slow-call threshold.",
+    );
+    for breaker in &breakers {
+        out.push_str(name);
+        labels(out, breaker.name(), &[]);
+        let _ = writeln!(out, " {}", breaker.stats().slow);
+    }
+    let retrying: Vec<_> = crate::breaker::site::sites()
+        .filter(|site| site.retry_policy().is_some())
+        .collect();
+    if !retrying.is_empty() {
+        let name = "retry_attempts_total";
+        header(
+            out,
+            name,
+            "counter",
+            "Retries (attempts after the first) of functions with retry(...).",
+        );
+        let mut series: Vec<(&SiteInfo, &str, u64)> = Vec::new();
+        for site in retrying {
+            let key = (site.info.function, site.info.module, site.breaker_name());
+            match series
+                .iter_mut()
+                .find(|(info, breaker, _)| (info.function, info.module, *breaker) == key)
+            {
+                Some((_, _, total)) => *total += site.retries(),
+                None => series.push((&site.info, site.breaker_name(), site.retries())),
+            }
+        }
+        for (info, breaker, retries) in series {
+            out.push_str(name);
+            write_labels(out, info, service, &[("breaker", breaker)]);
+            let _ = writeln!(out, " {retries}");
+        }
+    }
+}
+
 pub(crate) fn render_build_info(out: &mut String, service: &str, build: &BuildInfo) {
     header(
         out,

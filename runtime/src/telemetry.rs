@@ -16,7 +16,10 @@ use serde_json::json;
 
 use crate::buckets::{set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS};
 use crate::catalog::instrumented_functions;
-use crate::render::{render_build_info, render_function_metrics, render_span_counters, BuildInfo};
+use crate::render::{
+    render_breaker_metrics, render_build_info, render_function_metrics, render_span_counters,
+    BuildInfo,
+};
 use crate::trace::pipeline::PipelineHandle;
 use crate::trace::Traces;
 
@@ -214,6 +217,8 @@ impl TelemetryBuilder {
             .unwrap_or_else(|| self.crate_name.clone());
 
         // Everything that can fail without side effects comes first.
+        crate::breaker::site::check_breaker_sites()
+            .map_err(|error| TelemetryError::Config(error.to_string()))?;
         if let Some(seconds) = &self.buckets {
             validate_buckets(seconds).map_err(TelemetryError::Buckets)?;
         }
@@ -353,6 +358,7 @@ impl Shared {
     fn render_metrics(&self) -> String {
         let mut out = String::with_capacity(4096);
         render_function_metrics(&mut out, &self.service_name);
+        render_breaker_metrics(&mut out, &self.service_name);
         render_build_info(&mut out, &self.service_name, &self.build);
         render_span_counters(&mut out);
         if let Some(recorder) = &self.recorder {
@@ -385,6 +391,7 @@ impl Shared {
             "uptime_seconds": self.started.elapsed().as_secs_f64(),
             "instrumentation_enabled": crate::is_enabled(),
             "functions": functions,
+            "breakers": breakers_status(),
         })
     }
 
@@ -579,4 +586,36 @@ macro_rules! builder {
         .commit(::core::option_env!("TELEMARK_GIT_COMMIT").unwrap_or(""))
         .branch(::core::option_env!("TELEMARK_GIT_BRANCH").unwrap_or(""))
     };
+}
+
+/// `/status`'s view of every circuit breaker.
+fn breakers_status() -> serde_json::Value {
+    let breakers: Vec<_> = crate::breaker::CircuitBreaker::all()
+        .into_iter()
+        .map(|breaker| {
+            let stats = breaker.stats();
+            json!({
+                "name": stats.name,
+                "state": stats.state.label(),
+                "successes": stats.successes,
+                "failures": stats.failures,
+                "rejected": stats.rejected,
+                "timeouts": stats.timeouts,
+                "ignored": stats.ignored,
+                "slow": stats.slow,
+                "consecutive_failures": stats.consecutive_failures,
+                "window": {
+                    "calls": stats.window_calls,
+                    "failures": stats.window_failures,
+                    "slow": stats.window_slow,
+                },
+                "half_open_trials": {
+                    "admitted": stats.trials_admitted,
+                    "succeeded": stats.trials_succeeded,
+                },
+                "next_trial_in_seconds": stats.next_trial_in.map(|d| d.as_secs_f64()),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(breakers)
 }

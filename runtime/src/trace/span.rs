@@ -6,9 +6,12 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
 use std::task::{Context as TaskContext, Poll};
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
@@ -116,6 +119,9 @@ impl SpanRecord {
     }
 
     fn end(mut self, pipeline: &Pipeline) {
+        if PENDING_EVENTS.load(Relaxed) != 0 {
+            self.take_pending_events();
+        }
         self.end_ticks = clock().raw();
         pipeline.submit(self);
     }
@@ -130,6 +136,56 @@ impl SpanRecord {
         }
         self.end(pipeline);
     }
+}
+
+/// Events for spans that are running, added by code that cannot reach the
+/// span's record (a circuit breaker inside a `#[traced]` function), keyed by
+/// span id; a span takes its own when it ends. Bounded: the oldest go first.
+static PENDING: Mutex<VecDeque<(u64, RecordedEvent)>> = Mutex::new(VecDeque::new());
+static PENDING_EVENTS: AtomicUsize = AtomicUsize::new(0);
+const MAX_PENDING_EVENTS: usize = 1024;
+
+impl SpanRecord {
+    #[cold]
+    fn take_pending_events(&mut self) {
+        let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+        let (mine, others): (VecDeque<_>, VecDeque<_>) = pending
+            .drain(..)
+            .partition(|(span_id, _)| *span_id == self.span_id);
+        *pending = others;
+        PENDING_EVENTS.store(pending.len(), Relaxed);
+        drop(pending);
+        if !mine.is_empty() {
+            self.extra()
+                .events
+                .extend(mine.into_iter().map(|(_, event)| event));
+        }
+    }
+}
+
+/// Adds an event to the sampled span current on this thread, if any.
+pub(crate) fn event_on_current_span(name: &'static str, attributes: Vec<KeyValue>) {
+    if pipeline::current().is_none() {
+        return;
+    }
+    let span_id = Context::map_current(|cx| {
+        let span = cx.span();
+        let context = span.span_context();
+        (context.is_valid() && context.is_sampled())
+            .then(|| u64::from_be_bytes(context.span_id().to_bytes()))
+    });
+    let Some(span_id) = span_id else { return };
+    let event = RecordedEvent {
+        name,
+        ticks: clock().raw(),
+        attributes,
+    };
+    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    if pending.len() >= MAX_PENDING_EVENTS {
+        pending.pop_front();
+    }
+    pending.push_back((span_id, event));
+    PENDING_EVENTS.store(pending.len(), Relaxed);
 }
 
 /// Values `fields(...)` accept: numbers, booleans and strings.
@@ -217,9 +273,9 @@ fn seed() -> u64 {
     hasher.finish() | 1
 }
 
-/// wyrand: fast, good enough for ids (not for secrets).
+/// wyrand: fast, good enough for ids and jitter (not for secrets).
 #[inline]
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     RNG.with(|state| {
         let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
         state.set(s);

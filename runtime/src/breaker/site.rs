@@ -1,0 +1,285 @@
+//! What `#[circuit_breaker]` generates code against (hidden API).
+
+#![allow(missing_docs)] // hidden API for generated code
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+
+use super::{
+    get_or_register, BreakerConfig, BreakerConfigError, BreakerError, CircuitBreaker, Permit,
+    RetryPolicy, Verdict,
+};
+use crate::catalog::{Site, SITES};
+use crate::site::SiteInfo;
+use crate::switch::is_enabled;
+use crate::trace::span::{event_on_current_span, random_u64};
+
+/// One `#[circuit_breaker]` function.
+pub struct BreakerSite {
+    pub info: SiteInfo,
+    name: &'static str,
+    /// `None` when the attribute set no rule and follows the other
+    /// functions sharing the name.
+    config: Option<BreakerConfig>,
+    retry: Option<RetryPolicy>,
+    timeout: Option<Duration>,
+    breaker: OnceLock<&'static CircuitBreaker>,
+    retries: AtomicU64,
+}
+
+impl BreakerSite {
+    pub const fn new(
+        info: SiteInfo,
+        name: &'static str,
+        config: Option<BreakerConfig>,
+        retry: Option<RetryPolicy>,
+        timeout: Option<Duration>,
+    ) -> Self {
+        BreakerSite {
+            info,
+            name,
+            config,
+            retry,
+            timeout,
+            breaker: OnceLock::new(),
+            retries: AtomicU64::new(0),
+        }
+    }
+
+    /// The breaker this function calls through.
+    #[inline(always)]
+    pub fn breaker(&'static self) -> &'static CircuitBreaker {
+        match self.breaker.get() {
+            Some(breaker) => breaker,
+            None => self.resolve(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve(&'static self) -> &'static CircuitBreaker {
+        let breaker = get_or_register(self.name, || shared_config(self.name));
+        self.breaker.get_or_init(|| breaker)
+    }
+
+    /// Asks the breaker to admit a call.
+    #[inline(always)]
+    pub fn enter(&'static self) -> Result<Permit<'static>, BreakerError> {
+        self.breaker().acquire()
+    }
+
+    pub fn breaker_name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn retry_policy(&self) -> Option<RetryPolicy> {
+        self.retry
+    }
+
+    /// Retries made so far (attempts after the first).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Relaxed)
+    }
+}
+
+/// Every `#[circuit_breaker]` function linked into the program.
+pub(crate) fn sites() -> impl Iterator<Item = &'static BreakerSite> {
+    SITES.iter().filter_map(|site| match site {
+        Site::Breaker(breaker) => Some(*breaker),
+        _ => None,
+    })
+}
+
+/// The configuration functions sharing `name` agree on: the one set by the
+/// first function (by module and name) that sets one, else the default.
+fn shared_config(name: &str) -> BreakerConfig {
+    let mut configured: Vec<&BreakerSite> = sites()
+        .filter(|site| site.name == name && site.config.is_some())
+        .collect();
+    configured.sort_by_key(|site| (site.info.module, site.info.function));
+    configured
+        .first()
+        .and_then(|site| site.config)
+        .unwrap_or_default()
+}
+
+/// Checks that functions sharing a breaker name do not configure it
+/// differently (`Telemetry` start-up runs this).
+pub fn check_breaker_sites() -> Result<(), BreakerConfigError> {
+    let all: Vec<&BreakerSite> = sites().collect();
+    for (i, site) in all.iter().enumerate() {
+        let Some(config) = site.config else { continue };
+        for other in &all[i + 1..] {
+            if other.name == site.name && other.config.is_some_and(|c| c != config) {
+                return Err(BreakerConfigError(format!(
+                    "circuit breaker `{}` is configured differently by `{}::{}` and `{}::{}`; \
+                     configure it once and give the other functions only its name",
+                    site.name,
+                    site.info.module,
+                    site.info.function,
+                    other.info.module,
+                    other.info.function
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A return type that can carry a breaker's refusal: `Result<T, E>` where
+/// `E: From<BreakerError>`.
+#[diagnostic::on_unimplemented(
+    message = "`#[circuit_breaker]` cannot return a refusal as `{Self}`",
+    label = "the function must return `Result<T, E>` with `E: From<telemark::BreakerError>`",
+    note = "implement `From<telemark::BreakerError>` for the error type, or use `Box<dyn std::error::Error + Send + Sync>`, `std::io::Error` or `anyhow::Error`"
+)]
+pub trait BreakerResult {
+    type Error;
+    fn breaker_error(&self) -> Option<&Self::Error>;
+    fn from_breaker_error(error: BreakerError) -> Self;
+}
+
+impl<T, E: From<BreakerError>> BreakerResult for Result<T, E> {
+    type Error = E;
+
+    #[inline(always)]
+    fn breaker_error(&self) -> Option<&E> {
+        self.as_ref().err()
+    }
+
+    #[inline]
+    fn from_breaker_error(error: BreakerError) -> Self {
+        Err(E::from(error))
+    }
+}
+
+/// The function's value for a refused (or timed-out) call.
+#[inline]
+pub fn refused<R: BreakerResult>(error: BreakerError) -> R {
+    R::from_breaker_error(error)
+}
+
+/// Reports a finished call on its permit; `classify` judges an `Err`.
+#[inline(always)]
+pub fn finish<R: BreakerResult>(
+    permit: Permit<'_>,
+    value: &R,
+    classify: impl FnOnce(&R::Error) -> Verdict,
+) -> Verdict {
+    let verdict = match value.breaker_error() {
+        None => Verdict::Success,
+        Some(error) => classify(error),
+    };
+    permit.report(verdict);
+    verdict
+}
+
+/// The default judgement: every `Err` is a failure.
+#[inline(always)]
+pub fn every_error_fails<E>(_: &E) -> Verdict {
+    Verdict::Failure
+}
+
+/// `ignore_if` / `failure_if` as a judgement.
+#[inline(always)]
+pub fn judge<E>(
+    error: &E,
+    ignore_if: Option<fn(&E) -> bool>,
+    failure_if: Option<fn(&E) -> bool>,
+) -> Verdict {
+    if ignore_if.is_some_and(|ignore| ignore(error)) {
+        Verdict::Ignored
+    } else if failure_if.is_none_or(|fails| fails(error)) {
+        Verdict::Failure
+    } else {
+        Verdict::Success
+    }
+}
+
+/// Runs `future` within the function's `timeout`, if it has one. A timeout
+/// is reported as a failure and returned as the error; without a tokio
+/// runtime (where tokio's timer cannot run) the future runs unbounded.
+pub async fn within<F: Future>(
+    site: &'static BreakerSite,
+    permit: Permit<'static>,
+    future: F,
+) -> Result<(Permit<'static>, F::Output), BreakerError> {
+    let Some(limit) = site
+        .timeout
+        .filter(|_| tokio::runtime::Handle::try_current().is_ok())
+    else {
+        let output = future.await;
+        return Ok((permit, output));
+    };
+    match tokio::time::timeout(limit, future).await {
+        Ok(output) => Ok((permit, output)),
+        Err(_) => {
+            permit.timed_out();
+            if is_enabled() {
+                event_on_current_span(
+                    "circuit_breaker.timeout",
+                    vec![
+                        KeyValue::new("circuit_breaker.name", site.name),
+                        KeyValue::new("circuit_breaker.timeout_ms", limit.as_millis() as i64),
+                    ],
+                );
+            }
+            Err(BreakerError::timeout(site.name, limit))
+        }
+    }
+}
+
+/// Counts the attempts of one call with `retry(...)`.
+pub struct Attempts {
+    site: &'static BreakerSite,
+    made: u32,
+}
+
+impl Attempts {
+    #[inline(always)]
+    pub fn new(site: &'static BreakerSite) -> Self {
+        Attempts { site, made: 1 }
+    }
+
+    /// After an attempt that ended with `verdict`: how long to wait before
+    /// the next one, or `None` to return this attempt's result. Only
+    /// failures are retried, while attempts remain.
+    #[inline]
+    pub fn next(&mut self, verdict: Verdict) -> Option<Duration> {
+        let policy = self.site.retry?;
+        if verdict != Verdict::Failure || self.made >= policy.attempts() {
+            return None;
+        }
+        let delay = policy.delay(self.made, random_u64());
+        self.made += 1;
+        if is_enabled() {
+            self.site.retries.fetch_add(1, Relaxed);
+            event_on_current_span(
+                "circuit_breaker.retry",
+                vec![
+                    KeyValue::new("circuit_breaker.name", self.site.name),
+                    KeyValue::new("retry.attempt", i64::from(self.made)),
+                    KeyValue::new("retry.delay_ms", delay.as_millis() as i64),
+                ],
+            );
+        }
+        Some(delay)
+    }
+}
+
+/// Waits before a retry in a synchronous function.
+pub fn sleep_blocking(delay: Duration) {
+    std::thread::sleep(delay);
+}
+
+/// Waits before a retry in an `async fn`, on tokio's timer (which tests can
+/// pause); outside a tokio runtime it does not wait.
+pub async fn sleep(delay: Duration) {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::time::sleep(delay).await;
+    }
+}
