@@ -7,6 +7,8 @@
 //!   `function_calls_concurrent` gauge.
 //! - [`#[traced]`](traced): one OpenTelemetry span per call, exported by
 //!   [`Traces`] (console or any SDK span exporter).
+//! - [`#[circuit_breaker]`](circuit_breaker): calls through a named
+//!   [`CircuitBreaker`], with timeout, retry with backoff and fallback.
 //!
 //! Metric names follow the Autometrics v1.0.0 specification, so dashboards
 //! and alert rules written for it work unchanged. Start the endpoints
@@ -48,14 +50,49 @@
 //! [`set_enabled(false)`](set_enabled) reduces every attribute to one relaxed
 //! atomic load. The cargo feature `disable-instrumentation` compiles the
 //! attributes out entirely: annotated functions expand to themselves.
+//! `#[circuit_breaker]` is not instrumentation but protection: it keeps
+//! working under both (switched off, it only stops counting calls).
+//!
+//! ## Circuit breakers
+//!
+//! ```
+//! use telemark::{circuit_breaker, BreakerError};
+//!
+//! #[derive(Debug)]
+//! enum FetchError { Refused(BreakerError), NotFound, Io }
+//!
+//! impl From<BreakerError> for FetchError {
+//!     fn from(error: BreakerError) -> Self { FetchError::Refused(error) }
+//! }
+//!
+//! fn is_not_found(error: &FetchError) -> bool { matches!(error, FetchError::NotFound) }
+//!
+//! #[circuit_breaker(name = "inventory", consecutive_failures = 3, open_for = "10s",
+//!                   ignore_if = is_not_found)]
+//! fn stock(item: u32) -> Result<u32, FetchError> {
+//!     match item { 0 => Err(FetchError::NotFound), 13 => Err(FetchError::Io), n => Ok(n * 2) }
+//! }
+//!
+//! assert_eq!(stock(4).unwrap(), 8);
+//! for _ in 0..3 { assert!(matches!(stock(13), Err(FetchError::Io))); }
+//! // Three failures in a row: the breaker is open and refuses calls.
+//! assert!(matches!(stock(4), Err(FetchError::Refused(e)) if e.is_rejected()));
+//! let breaker = telemark::CircuitBreaker::named("inventory").unwrap();
+//! assert_eq!(breaker.state(), telemark::BreakerState::Open);
+//! breaker.reset();
+//! assert_eq!(stock(4).unwrap(), 8);
+//! ```
 
-pub use telemark_macros::{counted, timed, traced};
+pub use telemark_macros::{circuit_breaker, counted, timed, traced};
 pub use telemark_runtime::{
     builder, extract_context, http, inject_context, inject_context_from, instrumented_functions,
     is_enabled, opentelemetry, opentelemetry_sdk, set_default_buckets, set_enabled,
-    validate_buckets, BatchLimits, BucketError, ConsoleExporter, FunctionStats, OtlpProtocol, Root,
-    Sampler, SamplerError, Telemetry, TelemetryBuilder, TelemetryError, Traces, CONCURRENT_METRIC,
-    DEFAULT_BUCKETS, DEFAULT_LISTEN_ADDRESS, MAX_BUCKETS,
+    validate_buckets, BatchLimits, BreakerClock, BreakerConfig, BreakerConfigError, BreakerError,
+    BreakerState, BreakerStats, BucketError, CircuitBreaker, ConsoleExporter, FunctionStats,
+    Jitter, ManualClock, OtlpProtocol, Permit, RetryPolicy, RetryPolicyError, Root, Sampler,
+    SamplerError, Telemetry, TelemetryBuilder, TelemetryError, Traces, Transition, Verdict,
+    CONCURRENT_METRIC, DEFAULT_BUCKETS, DEFAULT_LISTEN_ADDRESS, MAX_BUCKETS, MAX_HALF_OPEN_CALLS,
+    MAX_WINDOW,
 };
 
 #[doc(hidden)]

@@ -1,5 +1,6 @@
 //! With the `disable-instrumentation` feature, attributes expand to the
-//! unchanged function: nothing is catalogued or recorded.
+//! unchanged function: nothing is catalogued or recorded. `#[circuit_breaker]`
+//! changes what a function does, so it stays.
 //! Run with `cargo test --features disable-instrumentation --test compiled_out`.
 #![cfg(feature = "disable-instrumentation")]
 
@@ -16,4 +17,23 @@ fn compiled_out_functions_behave_the_same_and_record_nothing() {
     assert!(telemark::instrumented_functions().is_empty());
     let telemetry = telemark::builder!().without_server().start().unwrap();
     assert!(!telemetry.render_metrics().contains("function_calls_total"));
+}
+
+#[telemark::counted]
+#[telemark::circuit_breaker(name = "kept", consecutive_failures = 1, open_for = "1h")]
+fn guarded(fail: bool) -> Result<(), std::io::Error> {
+    if fail {
+        Err(std::io::Error::other("down"))
+    } else {
+        Ok(())
+    }
+}
+
+#[test]
+fn circuit_breakers_are_protection_not_instrumentation_and_stay() {
+    guarded(true).unwrap_err();
+    let refusal = guarded(false).unwrap_err();
+    assert_eq!(refusal.kind(), std::io::ErrorKind::ConnectionRefused);
+    let breaker = telemark::CircuitBreaker::named("kept").unwrap();
+    assert_eq!(breaker.state(), telemark::BreakerState::Open);
 }

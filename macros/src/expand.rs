@@ -1,7 +1,7 @@
 //! The pipeline every attribute shares: parse arguments, check the item,
 //! then wrap each function it covers.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::{Error, ImplItem, Item, Path, Result, Signature, Type};
 
@@ -44,14 +44,31 @@ impl FunctionSite<'_> {
 pub trait Attribute: Sized {
     /// The attribute's name, for messages.
     const NAME: &'static str;
+    /// Whether it changes what the function does (then the
+    /// `disable-instrumentation` feature keeps it, and it applies to single
+    /// functions, not whole impl blocks).
+    const CHANGES_BEHAVIOUR: bool = false;
     /// Parses and validates the arguments.
     fn parse(args: TokenStream) -> Result<Self>;
     /// The telemark crate path (`::telemark` unless `crate = ...`).
     fn krate(&self) -> &Path;
     /// The type an enclosing annotated impl block passed down, if any.
     fn impl_type(&self) -> Option<&str>;
+    /// Checks the function's signature against the arguments.
+    fn check(&self, _sig: &Signature) -> Result<()> {
+        Ok(())
+    }
     /// Statics, guard and finishing statement for one function.
     fn instrument(&self, site: &FunctionSite) -> Instrumentation;
+    /// The whole new body, for attributes that wrap it their own way.
+    fn wrap(
+        &self,
+        _site: &FunctionSite,
+        _sig: &Signature,
+        _block: &syn::Block,
+    ) -> Option<TokenStream> {
+        None
+    }
     /// Whether it must see the returned value (then a synchronous body runs
     /// in a closure, which `#[track_caller]` cannot see through).
     fn needs_value(&self) -> bool;
@@ -71,13 +88,19 @@ pub fn attribute<A: Attribute>(args: TokenStream, item: TokenStream) -> TokenStr
 }
 
 fn expand<A: Attribute>(args: TokenStream, item: TokenStream) -> Result<TokenStream> {
-    let attribute = A::parse(args)?;
+    let attribute = A::parse(args.clone())?;
     let item: Item = syn::parse2(item)?;
     match item {
         Item::Fn(mut function) => {
             check_signature::<A>(&function.sig)?;
             check_track_caller(&attribute, &function.attrs, &function.sig)?;
-            if cfg!(feature = "disable-instrumentation") {
+            attribute.check(&function.sig)?;
+            if cfg!(feature = "disable-instrumentation") && !A::CHANGES_BEHAVIOUR {
+                return Ok(function.into_token_stream());
+            }
+            if !A::CHANGES_BEHAVIOUR
+                && defer_to_breaker::<A>(&mut function.attrs, &attribute, &args)
+            {
                 return Ok(function.into_token_stream());
             }
             let name = match attribute.impl_type() {
@@ -88,6 +111,13 @@ fn expand<A: Attribute>(args: TokenStream, item: TokenStream) -> Result<TokenStr
             function.block = Box::new(syn::parse2(block)?);
             Ok(function.into_token_stream())
         }
+        Item::Impl(implementation) if A::CHANGES_BEHAVIOUR => Err(Error::new(
+            implementation.impl_token.span,
+            format!(
+                "#[{}] applies to functions; put it on each method that needs it",
+                A::NAME
+            ),
+        )),
         Item::Impl(mut implementation) => {
             if cfg!(feature = "disable-instrumentation") {
                 return Ok(implementation.into_token_stream());
@@ -101,6 +131,10 @@ fn expand<A: Attribute>(args: TokenStream, item: TokenStream) -> Result<TokenStr
                 }
                 check_track_caller(&attribute, &method.attrs, &method.sig)?;
                 pass_type_name(&mut method.attrs, &type_name);
+                let method_args = with_type_name(&args, &type_name);
+                if defer_to_breaker::<A>(&mut method.attrs, &attribute, &method_args) {
+                    continue;
+                }
                 let name = format!("{type_name}::{}", unraw(&method.sig.ident));
                 let block = instrument_fn(&attribute, &method.sig, &method.block, name);
                 method.block = syn::parse2(block)?;
@@ -134,6 +168,9 @@ fn instrument_fn<A: Attribute>(
         krate: attribute.krate(),
         arguments: crate::traced::argument_names(sig),
     };
+    if let Some(wrapped) = attribute.wrap(&site, sig, block) {
+        return wrapped;
+    }
     let instrumentation = attribute.instrument(&site);
     wrap(attribute.krate(), sig, block, &instrumentation)
 }
@@ -153,7 +190,7 @@ fn check_signature<A: Attribute>(sig: &Signature) -> Result<()> {
 }
 
 /// The telemark attributes this crate defines.
-const ATTRIBUTES: &[&str] = &["counted", "timed", "traced"];
+const ATTRIBUTES: &[&str] = &["counted", "timed", "traced", "circuit_breaker"];
 
 /// Tells telemark attributes on a method of an annotated impl block the type
 /// they belong to (they expand later and cannot see the impl), so every
@@ -179,6 +216,40 @@ fn pass_type_name(attrs: &mut [syn::Attribute], type_name: &str) {
             }
             _ => syn::parse_quote!(#path(__telemark_type = #type_name)),
         };
+    }
+}
+
+fn is_breaker_attribute(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == "circuit_breaker")
+}
+
+/// Instrumentation sees the whole protected call, whatever the order the
+/// attributes are written in: an attribute written above
+/// `#[circuit_breaker]` (which would expand first and so end up inside it)
+/// moves itself below it, to expand after it, around it.
+fn defer_to_breaker<A: Attribute>(
+    attrs: &mut Vec<syn::Attribute>,
+    attribute: &A,
+    args: &TokenStream,
+) -> bool {
+    let Some(position) = attrs.iter().position(is_breaker_attribute) else {
+        return false;
+    };
+    let krate = attribute.krate();
+    let name = Ident::new(A::NAME, Span::call_site());
+    attrs.insert(position + 1, syn::parse_quote!(#[#krate::#name(#args)]));
+    true
+}
+
+/// `args` with the enclosing impl block's type added.
+fn with_type_name(args: &TokenStream, type_name: &str) -> TokenStream {
+    if args.is_empty() {
+        quote!(__telemark_type = #type_name)
+    } else {
+        quote!(#args, __telemark_type = #type_name)
     }
 }
 

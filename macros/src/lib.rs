@@ -1,9 +1,10 @@
 //! Procedural macros of [telemark](https://docs.rs/telemark): `#[counted]`,
-//! `#[timed]` and `#[traced]`. Use them
+//! `#[timed]`, `#[traced]` and `#[circuit_breaker]`. Use them
 //! through the `telemark` crate, which documents them and provides the
 //! runtime the generated code calls.
 
 mod args;
+mod circuit_breaker;
 mod counted;
 mod expand;
 mod shape;
@@ -35,4 +36,13 @@ pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute::<traced::Traced>(args.into(), item.into()).into()
+}
+
+/// Calls the function through a circuit breaker, with optional timeout,
+/// retry with backoff, error classification and fallback.
+///
+/// See the `telemark` crate for the arguments and the generated code.
+#[proc_macro_attribute]
+pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute::<circuit_breaker::CircuitBreaker>(args.into(), item.into()).into()
 }

@@ -137,7 +137,7 @@ fn is_boxed_future(ty: &Type) -> bool {
 /// The type with every `impl Trait` replaced by `_`, so it can annotate a
 /// `let` (`Result<impl Display, E>` becomes `Result<_, E>`: the error type
 /// still guides `?`).
-fn erase_impl_trait(ty: &Type) -> Type {
+pub fn erase_impl_trait(ty: &Type) -> Type {
     struct Eraser;
     impl VisitMut for Eraser {
         fn visit_type_mut(&mut self, ty: &mut Type) {
@@ -160,7 +160,7 @@ fn erase_impl_trait(ty: &Type) -> Type {
 /// type comes first, so the block's type is fixed before the body's own
 /// `return`s are checked and they coerce (`&String` to `&str`, `?` into the
 /// declared error type) exactly as in the original function.
-fn typed_body(block: &Block, ty: Option<&Type>) -> TokenStream {
+pub fn typed_body(block: &Block, ty: Option<&Type>) -> TokenStream {
     let statements = &block.stmts;
     match ty {
         Some(ty) => {
@@ -177,6 +177,20 @@ fn typed_body(block: &Block, ty: Option<&Type>) -> TokenStream {
         }
         None => quote!(#(#statements)*),
     }
+}
+
+/// `body` run once in a closure: `return` and `?` end the closure, and the
+/// closure moves a token out, so it is `FnOnce` and may return borrows of
+/// `&mut self`.
+pub fn call_once(krate: &Path, body: TokenStream) -> TokenStream {
+    let once = Ident::new("__telemark_once", Span::mixed_site());
+    quote! {{
+        let #once = #krate::__private::CallOnce;
+        (move || {
+            #krate::__private::CallOnce::consume(#once);
+            #body
+        })()
+    }}
 }
 
 /// The unit type, for functions without a return type.
@@ -200,22 +214,13 @@ pub fn wrap(krate: &Path, sig: &Signature, block: &Block, inst: &Instrumentation
     let guard = guard_ident();
     let ret = value_ident();
     let future = Ident::new("__telemark_future", site);
-    let once = Ident::new("__telemark_once", site);
     let statics = &inst.statics;
     let enter = &inst.enter;
     let prelude = &inst.prelude;
     let finish = &inst.finish;
     let statements = &block.stmts;
     let unit = unit();
-    let call_once = |body: TokenStream| {
-        quote! {{
-            let #once = #krate::__private::CallOnce;
-            (move || {
-                #krate::__private::CallOnce::consume(#once);
-                #body
-            })()
-        }}
-    };
+    let call_once = |body: TokenStream| call_once(krate, body);
     let shape = shape(sig);
     let declared_future = match shape {
         Shape::BoxedFuture(ty) => Some(ty),

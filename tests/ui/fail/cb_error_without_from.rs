@@ -1,0 +1,6 @@
+#[telemark::circuit_breaker]
+fn fetch() -> Result<u8, String> {
+    Ok(1)
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[telemark::circuit_breaker]
+fn notify() {}
+
+fn main() {}
