@@ -1,4 +1,5 @@
-//! Per-call overhead of `#[counted]`, `#[timed]` and `#[traced]` against an
+//! Per-call overhead of `#[counted]`, `#[timed]`, `#[traced]` and
+//! `#[circuit_breaker]` (closed) against an
 //! uninstrumented baseline, the `metrics` facade and the OpenTelemetry SDK,
 //! measured in the same run.
 //!
@@ -37,6 +38,63 @@ fn counted_result(x: u64) -> Result<u64, u64> {
     } else {
         Ok(x.wrapping_mul(31).rotate_left(7))
     }
+}
+
+/// A caller's error type: small, and able to carry a breaker's refusal.
+#[derive(Debug)]
+enum CallError {
+    Refused,
+    Failed,
+}
+
+impl From<telemark::BreakerError> for CallError {
+    fn from(_: telemark::BreakerError) -> Self {
+        CallError::Refused
+    }
+}
+
+#[inline(never)]
+fn baseline_result(x: u64) -> Result<u64, CallError> {
+    if x == u64::MAX {
+        return Err(CallError::Failed);
+    }
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+/// The default rules: consecutive failures only.
+#[telemark::circuit_breaker(name = "bench-closed")]
+#[inline(never)]
+fn breaker_closed(x: u64) -> Result<u64, CallError> {
+    if x == u64::MAX {
+        return Err(CallError::Failed);
+    }
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+/// With a failure-rate rule: every call is recorded in the sliding window.
+#[telemark::circuit_breaker(name = "bench-window", failure_rate = 50, window = 100)]
+#[inline(never)]
+fn breaker_window(x: u64) -> Result<u64, CallError> {
+    if x == u64::MAX {
+        return Err(CallError::Failed);
+    }
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+// `fn(u64) -> u64` shapes for the two-thread cases.
+#[inline(never)]
+fn baseline_result_value(x: u64) -> u64 {
+    baseline_result(x).unwrap_or(0)
+}
+
+#[inline(never)]
+fn breaker_closed_value(x: u64) -> u64 {
+    breaker_closed(x).unwrap_or(0)
+}
+
+#[inline(never)]
+fn breaker_window_value(x: u64) -> u64 {
+    breaker_window(x).unwrap_or(0)
 }
 
 #[telemark::timed]
@@ -93,6 +151,17 @@ fn single_thread(c: &mut Criterion) {
         b.iter(|| counted_result(black_box(7)))
     });
     group.bench_function("timed", |b| b.iter(|| timed(black_box(7))));
+    // `Result`-returning functions are measured through the same `u64`
+    // wrapper, so that only the breaker differs.
+    group.bench_function("baseline_result", |b| {
+        b.iter(|| baseline_result_value(black_box(7)))
+    });
+    group.bench_function("breaker_closed", |b| {
+        b.iter(|| breaker_closed_value(black_box(7)))
+    });
+    group.bench_function("breaker_window", |b| {
+        b.iter(|| breaker_window_value(black_box(7)))
+    });
     group.bench_function("shared_atomic", |b| b.iter(|| shared_atomic(black_box(7))));
     group.bench_function("metrics_counter_macro", |b| {
         b.iter(|| facade_macro(black_box(7)))
@@ -112,6 +181,9 @@ fn single_thread(c: &mut Criterion) {
     telemark::set_enabled(false);
     group.bench_function("counted_switched_off", |b| b.iter(|| counted(black_box(7))));
     group.bench_function("timed_switched_off", |b| b.iter(|| timed(black_box(7))));
+    group.bench_function("breaker_switched_off", |b| {
+        b.iter(|| breaker_closed_value(black_box(7)))
+    });
     telemark::set_enabled(true);
     group.finish();
 }
@@ -185,6 +257,9 @@ fn two_threads(c: &mut Criterion) {
     contended(&mut group, "timed", timed);
     contended(&mut group, "shared_atomic", shared_atomic);
     contended(&mut group, "metrics_counter_cached", facade_cached_global);
+    contended(&mut group, "baseline_result", baseline_result_value);
+    contended(&mut group, "breaker_closed", breaker_closed_value);
+    contended(&mut group, "breaker_window", breaker_window_value);
     group.finish();
 }
 

@@ -11,7 +11,8 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 printf '%-24s %s\n' case instructions/call
 for case in baseline counted counted_switched_off timed timed_switched_off \
-            traced_sampled traced_not_sampled traced_switched_off; do
+            traced_sampled traced_not_sampled traced_switched_off \
+            breaker breaker_switched_off windowed; do
   valgrind --tool=callgrind --callgrind-out-file="$out/$case" \
     target/release/instruction_counts "$case" "$iterations" >/dev/null 2>&1
   function=${case%%_*}

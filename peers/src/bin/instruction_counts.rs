@@ -40,6 +40,37 @@ fn traced(x: u64) -> u64 {
     x.wrapping_mul(31).rotate_left(7)
 }
 
+/// A caller's error type: small, and able to carry a breaker's refusal.
+struct Refused;
+
+impl From<telemark::BreakerError> for Refused {
+    fn from(_: telemark::BreakerError) -> Self {
+        Refused
+    }
+}
+
+#[telemark::circuit_breaker(name = "instructions")]
+#[inline(always)]
+fn breaker_closed(x: u64) -> Result<u64, Refused> {
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+#[inline(never)]
+fn breaker(x: u64) -> u64 {
+    breaker_closed(x).unwrap_or(0)
+}
+
+#[telemark::circuit_breaker(name = "instructions-window", failure_rate = 50, window = 100)]
+#[inline(always)]
+fn breaker_window(x: u64) -> Result<u64, Refused> {
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+#[inline(never)]
+fn windowed(x: u64) -> u64 {
+    breaker_window(x).unwrap_or(0)
+}
+
 const CASES: &[&str] = &[
     "baseline",
     "counted",
@@ -49,6 +80,9 @@ const CASES: &[&str] = &[
     "traced_sampled",
     "traced_not_sampled",
     "traced_switched_off",
+    "breaker",
+    "breaker_switched_off",
+    "windowed",
 ];
 
 fn main() {
@@ -80,6 +114,8 @@ fn main() {
         "baseline" => baseline,
         "counted" | "counted_switched_off" => counted,
         "timed" | "timed_switched_off" => timed,
+        "breaker" | "breaker_switched_off" => breaker,
+        "windowed" => windowed,
         _ => traced,
     };
     let mut sum = 0u64;

@@ -225,6 +225,13 @@ impl Core {
         Word(self.word.load(Acquire)).state()
     }
 
+    /// The epoch, if the breaker is closed.
+    #[inline(always)]
+    pub fn closed_epoch(&self) -> Option<u64> {
+        let word = Word(self.word.load(Acquire));
+        (word.state() == BreakerState::Closed).then_some(word.epoch())
+    }
+
     /// Admits a call or refuses it. `now` is read only outside the closed
     /// state.
     #[inline]
@@ -474,6 +481,7 @@ impl Core {
     }
 
     /// Failures in a row while closed.
+    #[inline(always)]
     pub fn consecutive_failures(&self) -> u32 {
         self.consecutive.load(Relaxed)
     }

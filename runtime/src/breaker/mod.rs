@@ -296,6 +296,8 @@ pub struct CircuitBreaker {
     config: BreakerConfig,
     core: Core,
     clock: BreakerClock,
+    /// No slow-call rule: admitting and recording need no clock.
+    timeless: bool,
     shards: Box<[OutcomeShard; SHARDS]>,
     transitions: [[AtomicU64; 5]; 5],
     listeners: RwLock<Vec<Listener>>,
@@ -320,7 +322,6 @@ pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
     ticket: Ticket,
     started: Option<u64>,
-    reported: bool,
 }
 
 impl fmt::Debug for Permit<'_> {
@@ -349,41 +350,50 @@ impl Permit<'_> {
     }
 
     /// Reports `verdict`.
-    #[inline]
-    pub fn report(mut self, verdict: Verdict) {
-        self.reported = true;
-        let outcome = match verdict {
-            Verdict::Success => Outcome::Success,
-            Verdict::Failure => Outcome::Failure,
-            Verdict::Ignored => Outcome::Ignored,
-        };
-        self.breaker
-            .finish(self.ticket, self.started, verdict, outcome);
+    #[inline(always)]
+    pub fn report(self, verdict: Verdict) {
+        let permit = std::mem::ManuallyDrop::new(self);
+        // The common case, a success while closed without a slow-call rule,
+        // is inlined; everything else goes out of line.
+        if verdict == Verdict::Success
+            && permit.ticket.kind == PermitKind::Closed
+            && permit.started.is_none()
+        {
+            permit.breaker.closed_success(permit.ticket);
+        } else {
+            let outcome = match verdict {
+                Verdict::Success => Outcome::Success,
+                Verdict::Failure => Outcome::Failure,
+                Verdict::Ignored => Outcome::Ignored,
+            };
+            permit
+                .breaker
+                .finish(permit.ticket, permit.started, verdict, outcome);
+        }
     }
 
     /// Reports a call that ran out of time: a failure.
-    pub(crate) fn timed_out(mut self) {
-        self.reported = true;
-        self.breaker.finish(
-            self.ticket,
-            self.started,
+    pub(crate) fn timed_out(self) {
+        let permit = std::mem::ManuallyDrop::new(self);
+        permit.breaker.finish(
+            permit.ticket,
+            permit.started,
             Verdict::Failure,
             Outcome::Timeout,
         );
     }
 }
 
+/// Reached only for a permit dropped without a report.
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        if !self.reported {
-            let (verdict, outcome) = if std::thread::panicking() {
-                (Verdict::Failure, Outcome::Failure)
-            } else {
-                (Verdict::Ignored, Outcome::Ignored)
-            };
-            self.breaker
-                .finish(self.ticket, self.started, verdict, outcome);
-        }
+        let (verdict, outcome) = if std::thread::panicking() {
+            (Verdict::Failure, Outcome::Failure)
+        } else {
+            (Verdict::Ignored, Outcome::Ignored)
+        };
+        self.breaker
+            .finish(self.ticket, self.started, verdict, outcome);
     }
 }
 
@@ -434,6 +444,7 @@ impl CircuitBreaker {
             config,
             core: Core::new(&config),
             clock: BreakerClock::System,
+            timeless: config.slow_call_nanos == 0,
             shards: Box::default(),
             transitions: Default::default(),
             listeners: RwLock::new(Vec::new()),
@@ -512,22 +523,63 @@ impl CircuitBreaker {
 
     /// Asks to make a call: a [`Permit`] to report the result on, or the
     /// refusal.
-    #[inline]
+    #[inline(always)]
     pub fn acquire(&self) -> Result<Permit<'_>, BreakerError> {
+        // Closed without a slow-call rule: one load, no clock.
+        if self.timeless {
+            if let Some(epoch) = self.core.closed_epoch() {
+                return Ok(Permit {
+                    breaker: self,
+                    ticket: Ticket {
+                        epoch,
+                        kind: PermitKind::Closed,
+                    },
+                    started: None,
+                });
+            }
+        }
+        self.acquire_slow()
+    }
+
+    #[inline(never)]
+    fn acquire_slow(&self) -> Result<Permit<'_>, BreakerError> {
         match self.core.acquire(&self.config, || self.clock.now_nanos()) {
             Ok((ticket, change)) => {
                 if let Some(change) = change {
                     self.transitioned(change);
                 }
-                let started = (self.config.slow_call_nanos > 0).then(|| self.clock.now_nanos());
+                let started = (!self.timeless).then(|| self.clock.now_nanos());
                 Ok(Permit {
                     breaker: self,
                     ticket,
                     started,
-                    reported: false,
                 })
             }
             Err(refusal) => Err(self.refused(refusal)),
+        }
+    }
+
+    /// A success while closed: counted, and the failure streak (if any)
+    /// ended out of line.
+    #[inline(always)]
+    fn closed_success(&self, ticket: Ticket) {
+        if is_enabled() {
+            self.shards[shard_index()].outcomes[Outcome::Success as usize].fetch_add(1, Relaxed);
+        }
+        if self.config.uses_window() || self.core.consecutive_failures() != 0 {
+            self.record_closed_success(ticket);
+        }
+    }
+
+    #[inline(never)]
+    fn record_closed_success(&self, ticket: Ticket) {
+        if let Some(change) =
+            self.core
+                .record(&self.config, ticket, Verdict::Success, false, || {
+                    self.clock.now_nanos()
+                })
+        {
+            self.transitioned(change);
         }
     }
 
@@ -578,7 +630,7 @@ impl CircuitBreaker {
         }
     }
 
-    #[inline]
+    #[inline(never)]
     fn finish(&self, ticket: Ticket, started: Option<u64>, verdict: Verdict, outcome: Outcome) {
         let slow = started.is_some_and(|started| {
             ticket.kind != PermitKind::Bypass

@@ -1,0 +1,164 @@
+//! A closed circuit breaker's cost per call: telemark's `#[circuit_breaker]`
+//! beside failsafe and recloser, on one thread and with a second thread
+//! calling the same breaker, each against an uninstrumented baseline
+//! measured in the same run.
+//!
+//! `cargo bench -p telemark-peers --bench breakers`
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use failsafe::CircuitBreaker as _;
+use telemark::BreakerError;
+
+/// A caller's error type: small, and able to carry a breaker's refusal.
+#[derive(Debug)]
+enum CallError {
+    Refused,
+    Failed,
+}
+
+impl From<BreakerError> for CallError {
+    fn from(_: BreakerError) -> Self {
+        CallError::Refused
+    }
+}
+
+/// The protected call; inlined into each case, whose own function is the
+/// unit measured.
+#[inline(always)]
+fn work(x: u64) -> Result<u64, CallError> {
+    if x == u64::MAX {
+        return Err(CallError::Failed);
+    }
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+#[inline(never)]
+fn baseline(x: u64) -> u64 {
+    work(x).unwrap_or(0)
+}
+
+/// Default rules: consecutive failures.
+#[telemark::circuit_breaker(name = "peers-closed")]
+#[inline(always)]
+fn telemark_attribute(x: u64) -> Result<u64, CallError> {
+    work(x)
+}
+
+/// A failure-rate rule over a window of 100 calls, as recloser's default.
+#[telemark::circuit_breaker(name = "peers-window", failure_rate = 50, window = 100)]
+#[inline(always)]
+fn telemark_attribute_window(x: u64) -> Result<u64, CallError> {
+    work(x)
+}
+
+#[inline(never)]
+fn telemark_closed(x: u64) -> u64 {
+    telemark_attribute(x).unwrap_or(0)
+}
+
+#[inline(never)]
+fn telemark_window(x: u64) -> u64 {
+    telemark_attribute_window(x).unwrap_or(0)
+}
+
+fn telemark_api() -> &'static telemark::CircuitBreaker {
+    static BREAKER: OnceLock<telemark::CircuitBreaker> = OnceLock::new();
+    BREAKER.get_or_init(|| {
+        telemark::CircuitBreaker::new("peers-api", telemark::BreakerConfig::new()).unwrap()
+    })
+}
+
+#[inline(never)]
+fn telemark_call(x: u64) -> u64 {
+    match telemark_api().call(|| work(x)) {
+        Ok(Ok(value)) => value,
+        _ => 0,
+    }
+}
+
+/// failsafe's default: a success rate over a time window, or else
+/// consecutive failures.
+type Failsafe = failsafe::StateMachine<
+    failsafe::failure_policy::OrElse<
+        failsafe::failure_policy::SuccessRateOverTimeWindow<failsafe::backoff::EqualJittered>,
+        failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::EqualJittered>,
+    >,
+    (),
+>;
+
+fn failsafe_breaker() -> &'static Failsafe {
+    static BREAKER: OnceLock<Failsafe> = OnceLock::new();
+    BREAKER.get_or_init(|| failsafe::Config::new().build())
+}
+
+#[inline(never)]
+fn failsafe_call(x: u64) -> u64 {
+    failsafe_breaker().call(|| work(x)).unwrap_or(0)
+}
+
+fn recloser_breaker() -> &'static recloser::Recloser {
+    static BREAKER: OnceLock<recloser::Recloser> = OnceLock::new();
+    BREAKER.get_or_init(recloser::Recloser::default)
+}
+
+#[inline(never)]
+fn recloser_call(x: u64) -> u64 {
+    recloser_breaker().call(|| work(x)).unwrap_or(0)
+}
+
+const CASES: [(&str, fn(u64) -> u64); 6] = [
+    ("baseline", baseline),
+    ("telemark_attribute", telemark_closed),
+    ("telemark_attribute_window", telemark_window),
+    ("telemark_call", telemark_call),
+    ("failsafe", failsafe_call),
+    ("recloser", recloser_call),
+];
+
+fn one_thread(c: &mut Criterion) {
+    let mut group = c.benchmark_group("breaker_closed");
+    for (name, call) in CASES {
+        group.bench_function(name, |b| b.iter(|| call(black_box(7))));
+    }
+    group.finish();
+}
+
+/// Benchmarks `call` while one other thread calls it in a loop.
+fn contended(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, call: fn(u64) -> u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let contender = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                black_box(call(black_box(i)));
+                i += 1;
+            }
+        })
+    };
+    group.bench_function(name, |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i += 1;
+            call(black_box(i))
+        })
+    });
+    stop.store(true, Ordering::Relaxed);
+    contender.join().unwrap();
+}
+
+fn two_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("breaker_closed_two_threads");
+    for (name, call) in CASES {
+        contended(&mut group, name, call);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, one_thread, two_threads);
+criterion_main!(benches);
