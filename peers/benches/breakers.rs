@@ -111,7 +111,10 @@ fn recloser_call(x: u64) -> u64 {
     recloser_breaker().call(|| work(x)).unwrap_or(0)
 }
 
-const CASES: [(&str, fn(u64) -> u64); 6] = [
+/// A named case: the function measured.
+type Case = (&'static str, fn(u64) -> u64);
+
+const CASES: [Case; 6] = [
     ("baseline", baseline),
     ("telemark_attribute", telemark_closed),
     ("telemark_attribute_window", telemark_window),
