@@ -176,6 +176,9 @@ struct Client {
     calls: AtomicU32,
 }
 
+// In an annotated impl block the breaker sees the type, and a method's
+// breaker may go unnamed.
+#[telemark::counted]
 impl Client {
     #[circuit_breaker]
     fn get(&self) -> Result<u32, std::io::Error> {
@@ -189,7 +192,7 @@ fn an_unnamed_breaker_is_named_after_its_function_and_io_errors_carry_refusals()
         calls: AtomicU32::new(0),
     };
     assert_eq!(client.get().unwrap(), 0);
-    let name = concat!(module_path!(), "::get");
+    let name = concat!(module_path!(), "::Client::get");
     let breaker = CircuitBreaker::named(name).expect("registered under its function's path");
     breaker.force_open();
     let error = client.get().unwrap_err();
@@ -385,6 +388,56 @@ fn a_sync_retry_returns_the_first_success_and_borrows_its_arguments_each_time() 
     SYNC_ATTEMPTS.store(0, SeqCst);
     assert_eq!(sync_retry(9, &label), Err(CallError::Down));
     assert_eq!(SYNC_ATTEMPTS.load(SeqCst), 3);
+}
+
+#[circuit_breaker(name = "panicky", consecutive_failures = 1, open_for = "1h")]
+async fn panicky() -> Result<(), CallError> {
+    panic!("the dependency client panicked");
+}
+
+#[tokio::test]
+async fn a_panicking_async_call_counts_as_a_failure_though_the_executor_catches_it() {
+    // tokio catches the panic and drops the future afterwards.
+    assert!(tokio::spawn(panicky()).await.unwrap_err().is_panic());
+    let breaker = CircuitBreaker::named("panicky").unwrap();
+    assert_eq!(breaker.stats().failures, 1);
+    assert_eq!(breaker.state(), BreakerState::Open);
+}
+
+#[circuit_breaker(name = "panicky-caught", consecutive_failures = 1, open_for = "1h")]
+async fn panicky_caught() -> Result<(), CallError> {
+    panic!("the dependency client panicked");
+}
+
+#[test]
+fn a_panicking_async_call_counts_as_a_failure_when_its_future_is_dropped_after_the_panic() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    let mut call = Box::pin(panicky_caught());
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = call.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    }));
+    assert!(polled.is_err());
+    drop(call); // after the panic was caught: not while unwinding
+    let breaker = CircuitBreaker::named("panicky-caught").unwrap();
+    assert_eq!(breaker.stats().failures, 1);
+    assert_eq!(breaker.state(), BreakerState::Open);
+}
+
+#[circuit_breaker(name = "cancelled", consecutive_failures = 1, open_for = "1h")]
+async fn never_answers() -> Result<(), CallError> {
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_async_call_counts_as_ignored() {
+    let outer = tokio::time::timeout(Duration::from_secs(1), never_answers()).await;
+    assert!(outer.is_err(), "the caller gave up");
+    let breaker = CircuitBreaker::named("cancelled").unwrap();
+    let stats = breaker.stats();
+    assert_eq!((stats.ignored, stats.failures), (1, 0));
+    assert_eq!(breaker.state(), BreakerState::Closed);
 }
 
 // ---- metrics, /status and spans --------------------------------------------

@@ -59,13 +59,15 @@ pub struct CircuitBreaker {
 }
 
 fn integer(meta: &ParseNestedMeta, what: &str) -> Result<Given<u64>> {
+    let expected = || format!("expected an integer from 0 to {} ({what})", u32::MAX);
     let lit: LitInt = meta
         .value()?
         .parse()
-        .map_err(|err| Error::new(err.span(), format!("expected an integer ({what})")))?;
+        .map_err(|err| Error::new(err.span(), expected()))?;
     let value = lit
-        .base10_parse::<u64>()
-        .map_err(|_| Error::new(lit.span(), format!("expected an integer ({what})")))?;
+        .base10_parse::<u32>()
+        .map(u64::from)
+        .map_err(|_| Error::new(lit.span(), expected()))?;
     Ok(Given {
         value,
         span: lit.span(),
@@ -454,6 +456,14 @@ impl Attribute for CircuitBreaker {
                 format!("#[circuit_breaker] needs a function returning `Result<T, E>`{hint}"),
             ));
         }
+        if self.name.is_none() && self.impl_type.is_none() && sig.receiver().is_some() {
+            return Err(Error::new(
+                sig.ident.span(),
+                "give this method's breaker a `name = \"...\"`: #[circuit_breaker] cannot see \
+                 the type, so the default name `module::method` would be shared by methods of \
+                 the same name on other types",
+            ));
+        }
         if let (Some(timeout), None) = (&self.timeout, &sig.asyncness) {
             return Err(Error::new(
                 timeout.span,
@@ -619,11 +629,10 @@ impl CircuitBreaker {
         let body = typed_body(block, Some(ret_ty));
         let asynchronous = sig.asyncness.is_some();
         let retrying = self.retry.is_some();
-        let timed = self.timeout.is_some();
 
         // One attempt: `(value, verdict)` from an admitted call.
-        let attempt = match (asynchronous, timed) {
-            (false, _) => {
+        let attempt = match asynchronous {
+            false => {
                 let call = if retrying {
                     // A fresh closure per attempt, borrowing the arguments.
                     quote!((|| { #body })())
@@ -637,19 +646,7 @@ impl CircuitBreaker {
                     (#ret, #verdict)
                 }}
             }
-            (true, false) => {
-                let future = if retrying {
-                    quote!(async { #body })
-                } else {
-                    quote!(async move { #body })
-                };
-                quote! {{
-                    let #ret = #future.await;
-                    let #verdict = #finish;
-                    (#ret, #verdict)
-                }}
-            }
-            (true, true) => {
+            true => {
                 let future = if retrying {
                     quote!(async { #body })
                 } else {
@@ -657,7 +654,7 @@ impl CircuitBreaker {
                 };
                 let timed_out = refused_value(&error);
                 quote! {
-                    match #krate::__private::within(&#site_static, #permit, #future).await {
+                    match #krate::__private::attempt(&#site_static, #permit, #future).await {
                         ::core::result::Result::Ok((#permit, #ret)) => {
                             let #verdict = #finish;
                             (#ret, #verdict)

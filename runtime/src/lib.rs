@@ -50,8 +50,8 @@ pub use opentelemetry_sdk;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::breaker::site::{
-        every_error_fails, finish as breaker_finish, judge, refused, sleep, sleep_blocking, within,
-        Attempts, BreakerResult, BreakerSite,
+        attempt, every_error_fails, finish as breaker_finish, judge, refused, sleep,
+        sleep_blocking, Attempt, Attempts, BreakerResult, BreakerSite,
     };
     pub use crate::breaker::{BreakerConfig, Jitter, RetryPolicy, Verdict};
     pub use crate::buckets::default_bounds;

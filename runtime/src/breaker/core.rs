@@ -494,7 +494,10 @@ impl Core {
         slow: bool,
         now: u64,
     ) -> Option<Change> {
-        let failed = verdict == Verdict::Failure || (slow && config.slow_call_rate > 0);
+        // A slow trial fails only if it answered: an ignored or cancelled
+        // one gives its slot back like any other.
+        let failed = verdict == Verdict::Failure
+            || (verdict == Verdict::Success && slow && config.slow_call_rate > 0);
         let mut word = Word(self.word.load(Acquire));
         loop {
             if word.epoch() != ticket.epoch || word.state() != BreakerState::HalfOpen {
@@ -562,6 +565,10 @@ impl Core {
         let mut word = Word(self.word.load(Acquire));
         loop {
             if word.state() == state {
+                if state == BreakerState::Closed {
+                    // Resetting a closed breaker still starts its counts over.
+                    self.clear_counts();
+                }
                 return None;
             }
             if state == BreakerState::Closed {
@@ -604,8 +611,25 @@ impl Core {
             .map_err(Word)
     }
 
+    /// Publishes the deadline of the state with `epoch`, unless a later
+    /// state has taken over: a writer delayed between its transition and
+    /// this store must not replace a newer state's deadline (which would
+    /// leave that state without one, refusing calls until reset).
     fn publish_deadline(&self, epoch: u64, at_nanos: u64) {
-        self.deadline.store(deadline_word(epoch, at_nanos), Release);
+        let new = deadline_word(epoch, at_nanos);
+        let mut current = self.deadline.load(Acquire);
+        loop {
+            if Word(self.word.load(Acquire)).epoch() != epoch {
+                return;
+            }
+            match self
+                .deadline
+                .compare_exchange_weak(current, new, AcqRel, Acquire)
+            {
+                Ok(_) => return,
+                Err(seen) => current = seen,
+            }
+        }
     }
 
     /// The deadline published for `word`'s epoch, in nanoseconds.
@@ -757,6 +781,38 @@ mod loom_tests {
             assert_eq!(core.state(), BreakerState::Open);
             // The deadline is published for the open state's epoch.
             assert_eq!(core.next_trial_in(0), Some(10 * MS));
+        });
+    }
+
+    #[test]
+    fn a_delayed_deadline_write_never_hides_a_later_states_deadline() {
+        loom::model(|| {
+            let config = config(2);
+            let core = opened(&config);
+            // One caller starts the half-open round (and publishes its
+            // deadline); another takes the second trial and fails it,
+            // reopening the breaker, possibly before the first publishes.
+            let starter = {
+                let core = Arc::clone(&core);
+                thread::spawn(move || core.acquire(&config, || 10 * MS).ok().map(|(t, _)| t))
+            };
+            let failer = {
+                let core = Arc::clone(&core);
+                thread::spawn(move || {
+                    if let Ok((ticket, _)) = core.acquire(&config, || 10 * MS) {
+                        core.record(&config, ticket, Verdict::Failure, false, || 10 * MS);
+                    }
+                })
+            };
+            starter.join().unwrap();
+            failer.join().unwrap();
+            let word = Word(core.word.load(Acquire));
+            if matches!(word.state(), BreakerState::Open | BreakerState::HalfOpen) {
+                assert!(
+                    core.deadline_of(word).is_some(),
+                    "the current state has its deadline"
+                );
+            }
         });
     }
 

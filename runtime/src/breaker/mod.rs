@@ -384,7 +384,10 @@ impl Permit<'_> {
     }
 }
 
-/// Reached only for a permit dropped without a report.
+/// Reached only for a permit dropped without a report. A panic in an
+/// `async fn` drops the permit while unwinding too (the future's live
+/// locals are dropped as the panic leaves its poll), so it counts as a
+/// failure even when the executor catches the panic.
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let (verdict, outcome) = if std::thread::panicking() {

@@ -234,8 +234,8 @@ impl Model {
                 if self.state != BreakerState::HalfOpen {
                     return;
                 }
-                let failed =
-                    verdict == Verdict::Failure || (slow && self.config.slow_call_rate > 0);
+                let failed = verdict == Verdict::Failure
+                    || (verdict == Verdict::Success && slow && self.config.slow_call_rate > 0);
                 if failed {
                     self.trip(true);
                 } else if verdict == Verdict::Ignored {
@@ -255,6 +255,9 @@ impl Model {
 
     fn force(&mut self, state: BreakerState) {
         if self.state == state {
+            if state == BreakerState::Closed {
+                self.clear();
+            }
             return;
         }
         if state == BreakerState::Closed {

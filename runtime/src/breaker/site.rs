@@ -3,8 +3,10 @@
 #![allow(missing_docs)] // hidden API for generated code
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
@@ -200,35 +202,91 @@ pub fn judge<E>(
     }
 }
 
-/// Runs `future` within the function's `timeout`, if it has one. A timeout
-/// is reported as a failure and returned as the error; without a tokio
-/// runtime (where tokio's timer cannot run) the future runs unbounded.
-pub async fn within<F: Future>(
+/// One attempt of an `async fn` under its breaker: the body's future,
+/// bounded by the function's `timeout`.
+pub fn attempt<F: Future>(
     site: &'static BreakerSite,
     permit: Permit<'static>,
     future: F,
-) -> Result<(Permit<'static>, F::Output), BreakerError> {
-    let Some(limit) = site
-        .timeout
-        .filter(|_| tokio::runtime::Handle::try_current().is_ok())
-    else {
-        let output = future.await;
-        return Ok((permit, output));
-    };
-    match tokio::time::timeout(limit, future).await {
-        Ok(output) => Ok((permit, output)),
-        Err(_) => {
+) -> Attempt<F> {
+    Attempt {
+        future,
+        timer: site.timeout.and_then(tokio_timer),
+        permit: Some(permit),
+        site,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Resolves to the body's output with the permit to report it on, or to
+    /// the timeout error (already reported as a failure). Dropped before
+    /// that (cancelled), its permit counts the call as ignored.
+    pub struct Attempt<F> {
+        #[pin]
+        future: F,
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
+        permit: Option<Permit<'static>>,
+        site: &'static BreakerSite,
+    }
+}
+
+impl<F: Future> Future for Attempt<F> {
+    type Output = Result<(Permit<'static>, F::Output), BreakerError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if this.permit.is_none() {
+            return Poll::Pending; // finished: polled again by mistake
+        }
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            let permit = this.permit.take().expect("checked above");
+            return Poll::Ready(Ok((permit, output)));
+        }
+        let Some(timer) = this.timer.as_pin_mut() else {
+            return Poll::Pending;
+        };
+        if timer.poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let site = *this.site;
+        let limit = site.timeout.unwrap_or_default();
+        if let Some(permit) = this.permit.take() {
             permit.timed_out();
-            if is_enabled() {
-                event_on_current_span(
-                    "circuit_breaker.timeout",
-                    vec![
-                        KeyValue::new("circuit_breaker.name", site.name),
-                        KeyValue::new("circuit_breaker.timeout_ms", limit.as_millis() as i64),
-                    ],
+        }
+        if is_enabled() {
+            event_on_current_span(
+                "circuit_breaker.timeout",
+                vec![
+                    KeyValue::new("circuit_breaker.name", site.name),
+                    KeyValue::new("circuit_breaker.timeout_ms", limit.as_millis() as i64),
+                ],
+            );
+        }
+        Poll::Ready(Err(BreakerError::timeout(site.name, limit)))
+    }
+}
+
+/// Set once a tokio runtime without timers was met: from then on, timeouts
+/// and retry delays are skipped instead of panicking again.
+static TIMERS_MISSING: AtomicBool = AtomicBool::new(false);
+
+/// A tokio sleep, if this thread runs in a tokio runtime with timers.
+fn tokio_timer(duration: Duration) -> Option<tokio::time::Sleep> {
+    if TIMERS_MISSING.load(Relaxed) || tokio::runtime::Handle::try_current().is_err() {
+        return None;
+    }
+    // A runtime built without `enable_time()` panics when a timer is made.
+    match std::panic::catch_unwind(|| tokio::time::sleep(duration)) {
+        Ok(sleep) => Some(sleep),
+        Err(_) => {
+            if !TIMERS_MISSING.swap(true, Relaxed) {
+                eprintln!(
+                    "telemark: this tokio runtime has no timers (enable_time): \
+                     #[circuit_breaker] timeouts and retry delays are not applied"
                 );
             }
-            Err(BreakerError::timeout(site.name, limit))
+            None
         }
     }
 }
@@ -277,9 +335,9 @@ pub fn sleep_blocking(delay: Duration) {
 }
 
 /// Waits before a retry in an `async fn`, on tokio's timer (which tests can
-/// pause); outside a tokio runtime it does not wait.
+/// pause); outside a tokio runtime with timers it does not wait.
 pub async fn sleep(delay: Duration) {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        tokio::time::sleep(delay).await;
+    if let Some(timer) = tokio_timer(delay) {
+        timer.await;
     }
 }

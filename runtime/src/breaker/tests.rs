@@ -380,3 +380,33 @@ fn eight_threads_racing_in_half_open_never_get_more_than_the_permitted_trials() 
         }
     }
 }
+
+#[test]
+fn resetting_a_closed_breaker_starts_its_counts_over() {
+    let (breaker, _) = breaker(BreakerConfig::new().consecutive_failures(3));
+    fail(&breaker, 2);
+    breaker.reset();
+    assert_eq!(breaker.stats().consecutive_failures, 0);
+    fail(&breaker, 2);
+    assert_eq!(breaker.state(), BreakerState::Closed);
+}
+
+#[test]
+fn a_slow_trial_that_is_cancelled_gives_its_slot_back_instead_of_reopening() {
+    let config = BreakerConfig::new()
+        .consecutive_failures(1)
+        .slow_call(ms(100))
+        .slow_call_rate(50)
+        .window(10)
+        .min_calls(10)
+        .open_for(ms(10));
+    let (breaker, clock) = breaker(config);
+    fail(&breaker, 1);
+    clock.advance(ms(10));
+    let trial = breaker.acquire().unwrap();
+    clock.advance(ms(500));
+    drop(trial); // cancelled after a long wait
+    assert_eq!(breaker.state(), BreakerState::HalfOpen);
+    breaker.acquire().unwrap().success();
+    assert_eq!(breaker.state(), BreakerState::Closed);
+}
