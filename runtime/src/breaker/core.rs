@@ -15,7 +15,7 @@
 
 #[cfg(feature = "loom")]
 use loom::sync::atomic::{AtomicU32, AtomicU64};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 #[cfg(not(feature = "loom"))]
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
