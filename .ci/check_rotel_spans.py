@@ -10,7 +10,8 @@ import re
 import sys
 
 
-def spans_of(log: str, trace_id: str):
+def all_spans(log: str):
+    """Every span rotel printed, as dicts of its fields plus "service"."""
     spans = []
     service = None
     current = None
@@ -24,7 +25,11 @@ def spans_of(log: str, trace_id: str):
         elif current is not None and ":" in line:
             key, _, value = line.partition(":")
             current[key.strip()] = value.strip()
-    return [s for s in spans if s.get("Trace ID") == trace_id]
+    return spans
+
+
+def spans_of(log: str, trace_id: str):
+    return [s for s in all_spans(log) if s.get("Trace ID") == trace_id]
 
 
 def main() -> int:

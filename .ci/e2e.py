@@ -1,0 +1,249 @@
+"""End-to-end check of the observability assets against real components.
+
+Starts rotel (an OTLP collector), the example service under load exporting
+spans to it, Alertmanager and Prometheus (with assets/prometheus/alerts.yml),
+all on loopback, then checks:
+
+- every PromQL expression of every dashboard panel and variable, and every
+  rule, evaluates without error and returns data after traffic;
+- turning the pricing backend's failure switch on makes CircuitBreakerOpen
+  and HighErrorRatio go pending or firing, and turning it off resolves them;
+- a request's spans reach the collector with correct parent links.
+
+Usage: e2e.py SERVICE_BINARY ROTEL_BINARY WORK_DIR
+Every wait is bounded; every process started is stopped.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import check_rotel_spans  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ASSETS = os.path.join(ROOT, "assets")
+API = "127.0.0.1:28080"
+METRICS = "127.0.0.1:29464"
+PROMETHEUS = "127.0.0.1:29090"
+ALERTMANAGER = "127.0.0.1:29093"
+OTLP_GRPC = "127.0.0.1:24317"
+OTLP_HTTP = "127.0.0.1:24318"
+
+
+def log(message):
+    print(f"[e2e {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def http(url, method="GET", timeout=5):
+    request = urllib.request.Request(url, method=method)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, response.read().decode()
+
+
+def wait_for(what, check, timeout, interval=1.0):
+    """Calls check() until it returns a true value, for at most timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (OSError, urllib.error.URLError, ValueError, KeyError) as error:
+            last_error = error
+        time.sleep(interval)
+    raise SystemExit(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+def query(expr):
+    url = f"http://{PROMETHEUS}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    try:
+        _, body = http(url)
+    except urllib.error.HTTPError as error:
+        return {"status": "error", "error": error.read().decode()}
+    return json.loads(body)
+
+
+def substitute(expr):
+    """A dashboard expression as Grafana would send it, every variable on All."""
+    expr = expr.replace("$__rate_interval", "1m")
+    return re.sub(r"\$\{?(service|module|function|breaker|job)\}?", ".*", expr)
+
+
+def dashboard_queries():
+    queries = []
+    directory = os.path.join(ASSETS, "grafana", "dashboards")
+    for name in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, name)) as handle:
+            dashboard = json.load(handle)
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                queries.append((f"{name}: panel {panel['title']!r}", substitute(target["expr"])))
+        for variable in dashboard["templating"]["list"]:
+            if variable["type"] != "query":
+                continue
+            match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", variable["query"]["query"])
+            if not match:
+                raise SystemExit(f"{name}: variable {variable['name']}: unexpected query")
+            queries.append(
+                (f"{name}: variable ${variable['name']}", f"count by ({match[2]}) ({substitute(match[1])})")
+            )
+    return queries
+
+
+def rule_queries():
+    """Recording rules by name; alerts by the left side of their comparison."""
+    _, body = http(f"http://{PROMETHEUS}/api/v1/rules")
+    queries = []
+    for group in json.loads(body)["data"]["groups"]:
+        for rule in group["rules"]:
+            if rule["health"] != "ok":
+                raise SystemExit(f"rule {rule['name']} is unhealthy: {rule.get('lastError')}")
+            if rule["type"] == "recording":
+                queries.append((f"recording rule {rule['name']}", rule["name"]))
+            else:
+                left = re.fullmatch(r"(.+?)\s*(>=|<=|==|!=|>|<)\s*[0-9.]+", rule["query"].strip(), re.S)
+                if not left:
+                    raise SystemExit(f"alert {rule['name']}: expected '<expression> <op> <number>'")
+                queries.append((f"alert {rule['name']}", left[1]))
+    return queries
+
+
+def require_data(label, expr, timeout):
+    def has_data():
+        answer = query(expr)
+        if answer["status"] != "success":
+            raise SystemExit(f"{label}: {expr}\n  error: {answer.get('error')}")
+        return answer["data"]["result"]
+
+    result = wait_for(f"data for {label}: {expr}", has_data, timeout)
+    log(f"ok: {label} ({len(result)} series)")
+
+
+def alerts():
+    _, body = http(f"http://{PROMETHEUS}/api/v1/alerts")
+    return json.loads(body)["data"]["alerts"]
+
+
+def active(name):
+    return [a for a in alerts() if a["labels"]["alertname"] == name and a["state"] in ("pending", "firing")]
+
+
+def check_spans(rotel_log):
+    with open(rotel_log, encoding="utf-8", errors="replace") as handle:
+        spans = check_rotel_spans.all_spans(handle.read())
+    by_id = {span.get("ID"): span for span in spans}
+    for backend in (s for s in spans if s.get("Name") == "pricing_backend"):
+        client = by_id.get(backend.get("Parent ID"))
+        if not client or client.get("Name") != "fetch_price":
+            continue
+        root = by_id.get(client.get("Parent ID"))
+        if not root or root.get("Name") != "handle_price" or root.get("Parent ID"):
+            continue
+        trace = root.get("Trace ID")
+        siblings = [s for s in spans if s.get("Trace ID") == trace and s.get("Parent ID") == root.get("ID")]
+        if "load_item" not in {s.get("Name") for s in siblings}:
+            continue
+        kinds = (root.get("Kind"), client.get("Kind"), backend.get("Kind"))
+        if kinds != ("SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_SERVER"):
+            raise SystemExit(f"span kinds in trace {trace}: {kinds}")
+        if {root["service"], client["service"], backend["service"]} != {"shop"}:
+            raise SystemExit(f"service.name in trace {trace}: {root['service']}")
+        return trace
+    return None
+
+
+def main():
+    service, rotel, work = sys.argv[1:4]
+    processes = []
+
+    def start(name, args, env=None):
+        out = open(os.path.join(work, f"e2e-{name}.log"), "w")
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        processes.append((name, process))
+        return process
+
+    try:
+        start("rotel", [rotel, "start", "--otlp-grpc-endpoint", OTLP_GRPC,
+                        "--otlp-http-endpoint", OTLP_HTTP, "--exporter", "blackhole",
+                        "--debug-log", "traces", "--debug-log-verbosity", "detailed"])
+        env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{OTLP_GRPC}",
+                   OTEL_EXPORTER_OTLP_PROTOCOL="grpc", OTEL_SERVICE_NAME="shop")
+        start("service", [service, "--listen", API, "--metrics-listen", METRICS, "--load", "25"], env)
+        start("alertmanager", ["prometheus-alertmanager",
+                               f"--config.file={os.path.join(ASSETS, 'alertmanager', 'alertmanager.yml')}",
+                               f"--storage.path={os.path.join(work, 'alertmanager')}",
+                               f"--web.listen-address={ALERTMANAGER}", "--cluster.listen-address="])
+        config = os.path.join(work, "prometheus.yml")
+        with open(config, "w") as handle:
+            handle.write(f"""global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - {os.path.join(ASSETS, 'prometheus', 'alerts.yml')}
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ["{ALERTMANAGER}"]
+scrape_configs:
+  - job_name: shop
+    static_configs:
+      - targets: ["{METRICS}"]
+""")
+        start("prometheus", ["prometheus", f"--config.file={config}",
+                             f"--storage.tsdb.path={os.path.join(work, 'tsdb')}",
+                             f"--web.listen-address={PROMETHEUS}"])
+
+        wait_for("Alertmanager to be ready", lambda: http(f"http://{ALERTMANAGER}/-/ready")[0] == 200, 30)
+        wait_for("Prometheus to be ready", lambda: http(f"http://{PROMETHEUS}/-/ready")[0] == 200, 30)
+        wait_for("the service's target to be up",
+                 lambda: query('up{job="shop"} == 1')["data"]["result"], 60)
+        log("target up")
+        wait_for("traffic", lambda: query('sum(rate(function_calls_total{function="handle_price"}[1m])) > 0')
+                 ["data"]["result"], 60)
+        log("traffic flowing")
+
+        for label, expr in dashboard_queries():
+            require_data(label, expr, 30)
+        wait_for("every rule to be evaluated", lambda: all(
+            rule.get("lastEvaluation", "").startswith("20")
+            for group in json.loads(http(f"http://{PROMETHEUS}/api/v1/rules")[1])["data"]["groups"]
+            for rule in group["rules"]), 30)
+        for label, expr in rule_queries():
+            require_data(label, expr, 30)
+
+        log("pricing backend: failing")
+        http(f"http://{API}/admin/dependency?fail=true", method="POST")
+        for name in ("CircuitBreakerOpen", "HighErrorRatio"):
+            found = wait_for(f"{name} to go pending or firing", lambda: active(name), 90)
+            log(f"ok: {name} {found[0]['state']} {found[0]['labels']}")
+        if not any(a["labels"].get("breaker") == "pricing" for a in active("CircuitBreakerOpen")):
+            raise SystemExit("CircuitBreakerOpen is not about the pricing breaker")
+
+        log("pricing backend: healthy again")
+        http(f"http://{API}/admin/dependency?fail=false", method="POST")
+        for name in ("CircuitBreakerOpen", "HighErrorRatio"):
+            wait_for(f"{name} to resolve", lambda: not active(name), 180, interval=2)
+            log(f"ok: {name} resolved")
+
+        trace = wait_for("a request's spans at the collector", lambda: check_spans(os.path.join(work, "e2e-rotel.log")), 30)
+        log(f"ok: trace {trace}: handle_price -> (load_item, fetch_price -> pricing_backend over HTTP)")
+    finally:
+        for name, process in reversed(processes):
+            process.terminate()
+        for name, process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    log("end-to-end check passed")
+
+
+if __name__ == "__main__":
+    main()
