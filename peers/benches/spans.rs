@@ -1,17 +1,22 @@
-//! One sampled span per call: telemark's `#[traced]` beside the OpenTelemetry
-//! SDK's `in_span` and `#[tracing::instrument]` with `tracing-opentelemetry`,
-//! all exporting in batches to an exporter that discards them, measured in
-//! the same run against the same uninstrumented function.
+//! One span per call: telemark's `#[traced]` beside the OpenTelemetry SDK's
+//! `in_span`, `#[tracing::instrument]` (without a subscriber and with
+//! `tracing-opentelemetry`) and `#[fastrace::trace]` with a reporter, sampled
+//! and not, sync and async; and every telemark attribute stacked on one
+//! function, on and switched off. Spans are exported in batches to exporters
+//! that discard them, measured in the same run against the same
+//! uninstrumented function.
 //!
 //! `cargo bench -p telemark-peers --bench spans`
 
+use std::future::Future;
 use std::hint::black_box;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use telemark::opentelemetry::trace::{Tracer, TracerProvider};
-use telemark::{Sampler, Traces};
+use telemark::{Root, Sampler, Traces};
 use telemark_peers::NoopExporter;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -30,6 +35,98 @@ fn telemark_traced(x: u64) -> u64 {
 #[inline(never)]
 fn tracing_instrumented(x: u64) -> u64 {
     x.wrapping_mul(31).rotate_left(7)
+}
+
+#[fastrace::trace]
+#[inline(never)]
+fn fastrace_traced(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+#[inline(never)]
+async fn baseline_async(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+#[telemark::traced]
+#[inline(never)]
+async fn telemark_traced_async(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+#[fastrace::trace]
+#[inline(never)]
+async fn fastrace_traced_async(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+/// A caller's error type: small, and able to carry a breaker's refusal.
+#[derive(Debug)]
+struct Refused;
+
+impl From<telemark::BreakerError> for Refused {
+    fn from(_: telemark::BreakerError) -> Self {
+        Refused
+    }
+}
+
+/// Every telemark attribute on one function.
+#[telemark::traced]
+#[telemark::counted]
+#[telemark::timed]
+#[telemark::circuit_breaker(name = "peers-stacked")]
+#[inline(never)]
+fn telemark_stacked(x: u64) -> Result<u64, Refused> {
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+#[inline(never)]
+fn baseline_result(x: u64) -> Result<u64, Refused> {
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+/// Polls a future that never waits to its output, without a runtime.
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => unreachable!("the benchmarked futures never wait"),
+    }
+}
+
+/// Discards fastrace's spans, as `NoopExporter` does the others'.
+struct NoopReporter;
+
+impl fastrace::collector::Reporter for NoopReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans);
+    }
+}
+
+/// `timed_in_chunks` for fastrace: each chunk runs under a root span (its
+/// one span per chunk is part of the cost), reported between chunks.
+fn fastrace_in_chunks(iters: u64, mut call: impl FnMut()) -> Duration {
+    use fastrace::prelude::{Span, SpanContext};
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let chunk = left.min(1024);
+        let start = Instant::now();
+        {
+            let root = Span::root("chunk", SpanContext::random());
+            let _parent = root.set_local_parent();
+            for _ in 0..chunk {
+                call();
+            }
+        }
+        total += start.elapsed();
+        left -= chunk;
+        fastrace::flush();
+    }
+    total
 }
 
 /// Times `iters` calls in chunks that fit the span queues, flushing between
@@ -57,6 +154,13 @@ fn spans(c: &mut Criterion) {
         b.iter(|| tracing_instrumented(black_box(7)))
     });
 
+    group.bench_function("baseline_async", |b| {
+        b.iter(|| ready(baseline_async(black_box(7))))
+    });
+    group.bench_function("baseline_result", |b| {
+        b.iter(|| baseline_result(black_box(7)))
+    });
+
     let telemetry = telemark::builder!()
         .without_server()
         .traces(Traces::exporter(NoopExporter).sampler(Sampler::AlwaysOn))
@@ -65,18 +169,54 @@ fn spans(c: &mut Criterion) {
     let flush = || {
         telemetry.flush_traces(Duration::from_secs(10));
     };
-    group.bench_function("telemark_traced_sampled", |b| {
+    let chunked = |name: &str, group: &mut criterion::BenchmarkGroup<'_, _>, call: &dyn Fn()| {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| timed_in_chunks(iters, call, flush))
+        });
+    };
+    chunked("telemark_traced_sampled", &mut group, &|| {
+        black_box(telemark_traced(black_box(7)));
+    });
+    chunked("telemark_traced_async_sampled", &mut group, &|| {
+        black_box(ready(telemark_traced_async(black_box(7))));
+    });
+    chunked("telemark_stacked_sampled", &mut group, &|| {
+        let _ = black_box(telemark_stacked(black_box(7)));
+    });
+    telemark::set_enabled(false);
+    chunked("telemark_stacked_switched_off", &mut group, &|| {
+        let _ = black_box(telemark_stacked(black_box(7)));
+    });
+    telemark::set_enabled(true);
+    telemetry.shutdown();
+
+    // Unsampled roots: telemark with a parent-based, always-off sampler.
+    let unsampled = telemark::builder!()
+        .without_server()
+        .metrics_recorder(false)
+        .traces(Traces::exporter(NoopExporter).sampler(Sampler::ParentBased(Root::AlwaysOff)))
+        .start()
+        .expect("telemetry");
+    group.bench_function("telemark_traced_not_sampled", |b| {
+        b.iter(|| telemark_traced(black_box(7)))
+    });
+    unsampled.shutdown();
+
+    fastrace::set_reporter(NoopReporter, fastrace::collector::Config::default());
+    group.bench_function("fastrace_trace_sampled", |b| {
         b.iter_custom(|iters| {
-            timed_in_chunks(
-                iters,
-                || {
-                    black_box(telemark_traced(black_box(7)));
-                },
-                flush,
-            )
+            fastrace_in_chunks(iters, || {
+                black_box(fastrace_traced(black_box(7)));
+            })
         })
     });
-    telemetry.shutdown();
+    group.bench_function("fastrace_trace_async_sampled", |b| {
+        b.iter_custom(|iters| {
+            fastrace_in_chunks(iters, || {
+                black_box(ready(fastrace_traced_async(black_box(7))));
+            })
+        })
+    });
 
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(NoopExporter)
@@ -85,6 +225,16 @@ fn spans(c: &mut Criterion) {
     let sdk_flush = || {
         let _ = provider.force_flush();
     };
+    let off = SdkTracerProvider::builder()
+        .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff)
+        .with_batch_exporter(NoopExporter)
+        .build();
+    let off_tracer = off.tracer("bench");
+    group.bench_function("otel_sdk_in_span_not_sampled", |b| {
+        b.iter(|| off_tracer.in_span("in_span", |_| baseline(black_box(7))))
+    });
+    let _ = off.shutdown();
+
     group.bench_function("otel_sdk_in_span_sampled", |b| {
         b.iter_custom(|iters| {
             timed_in_chunks(

@@ -71,6 +71,52 @@ fn windowed(x: u64) -> u64 {
     breaker_window(x).unwrap_or(0)
 }
 
+// Peers, for the cheap cases.
+
+#[inline(never)]
+fn cached(x: u64) -> u64 {
+    static COUNTER: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
+    COUNTER
+        .get_or_init(|| metrics::counter!("instructions_total"))
+        .increment(1);
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+#[derive(Default, Debug)]
+struct Work {
+    metrics: WorkMetrics,
+}
+
+#[metered::metered(registry = WorkMetrics)]
+impl Work {
+    #[measure(metered::HitCount)]
+    #[inline(always)]
+    fn hit(&self, x: u64) -> u64 {
+        x.wrapping_mul(31).rotate_left(7)
+    }
+}
+
+#[inline(never)]
+fn metered(x: u64) -> u64 {
+    static WORK: std::sync::OnceLock<Work> = std::sync::OnceLock::new();
+    WORK.get_or_init(Work::default).hit(x)
+}
+
+#[inline(never)]
+fn recloser(x: u64) -> u64 {
+    static BREAKER: std::sync::OnceLock<::recloser::Recloser> = std::sync::OnceLock::new();
+    BREAKER
+        .get_or_init(::recloser::Recloser::default)
+        .call(|| Ok::<u64, Refused>(x.wrapping_mul(31).rotate_left(7)))
+        .unwrap_or(0)
+}
+
+#[tracing::instrument(skip_all)]
+#[inline(never)]
+fn tracing(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
 const CASES: &[&str] = &[
     "baseline",
     "counted",
@@ -83,6 +129,10 @@ const CASES: &[&str] = &[
     "breaker",
     "breaker_switched_off",
     "windowed",
+    "cached_metrics_counter",
+    "metered_hit_count",
+    "recloser_closed",
+    "tracing_no_subscriber",
 ];
 
 fn main() {
@@ -116,6 +166,10 @@ fn main() {
         "timed" | "timed_switched_off" => timed,
         "breaker" | "breaker_switched_off" => breaker,
         "windowed" => windowed,
+        "cached_metrics_counter" => cached,
+        "metered_hit_count" => metered,
+        "recloser_closed" => recloser,
+        "tracing_no_subscriber" => tracing,
         _ => traced,
     };
     let mut sum = 0u64;
