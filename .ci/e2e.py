@@ -7,7 +7,9 @@ all on loopback, then checks:
 - every PromQL expression of every dashboard panel and variable, and every
   rule, evaluates without error and returns data after traffic;
 - turning the pricing backend's failure switch on makes CircuitBreakerOpen
-  and HighErrorRatio go pending or firing, and turning it off resolves them;
+  and HighErrorRatio (for the API handler) go pending, the breaker alert
+  then fires and Alertmanager routes it to the on-call receiver; turning the
+  switch off resolves them;
 - a request's spans reach the collector with correct parent links.
 
 Usage: e2e.py SERVICE_BINARY ROTEL_BINARY WORK_DIR
@@ -164,8 +166,8 @@ def main():
     processes = []
 
     def start(name, args, env=None):
-        out = open(os.path.join(work, f"e2e-{name}.log"), "w")
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        with open(os.path.join(work, f"e2e-{name}.log"), "w") as out:
+            process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
         processes.append((name, process))
         return process
 
@@ -225,6 +227,21 @@ scrape_configs:
             log(f"ok: {name} {found[0]['state']} {found[0]['labels']}")
         if not any(a["labels"].get("breaker") == "pricing" for a in active("CircuitBreakerOpen")):
             raise SystemExit("CircuitBreakerOpen is not about the pricing breaker")
+        wait_for("HighErrorRatio for the API handler",
+                 lambda: any(a["labels"].get("function") == "handle_price" for a in active("HighErrorRatio")), 60)
+        log("ok: HighErrorRatio covers handle_price")
+        # After its `for: 1m`, the breaker alert fires and reaches Alertmanager,
+        # routed to the on-call receiver.
+        wait_for("CircuitBreakerOpen to fire", lambda: any(
+            a["state"] == "firing" for a in active("CircuitBreakerOpen")), 120, interval=2)
+
+        def routed():
+            _, body = http(f"http://{ALERTMANAGER}/api/v2/alerts")
+            return [a for a in json.loads(body) if a["labels"].get("alertname") == "CircuitBreakerOpen"
+                    and {r["name"] for r in a["receivers"]} == {"on-call"}]
+
+        wait_for("Alertmanager to route CircuitBreakerOpen to on-call", routed, 30)
+        log("ok: Alertmanager received CircuitBreakerOpen and routed it to on-call")
 
         log("pricing backend: healthy again")
         http(f"http://{API}/admin/dependency?fail=false", method="POST")
@@ -242,6 +259,7 @@ scrape_configs:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait(timeout=10)
     log("end-to-end check passed")
 
 

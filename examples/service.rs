@@ -7,13 +7,16 @@
 //! curl 127.0.0.1:8080/price/7                         # the API
 //! curl 127.0.0.1:9464/metrics                         # /metrics, /health, /ready, /status
 //! curl -X POST '127.0.0.1:8080/admin/dependency?fail=true'    # break the pricing backend
+//! curl -X POST '127.0.0.1:8080/admin/dependency?slow=true'    # slow the lookup and backend down
 //! ```
 //!
 //! `GET /price/<item>` looks the item up (`load_item`) and asks the pricing
 //! backend for its price over HTTP (`fetch_price`, through the `pricing`
 //! circuit breaker with a timeout and retry). The backend is served by the
 //! same process under `/internal/pricing/<item>`; the failure switch makes
-//! it answer 503, so the breaker opens and the alerts fire on purpose.
+//! it answer 503, so the breaker opens and the alerts fire on purpose; the
+//! slowness switch adds 300 ms to the lookup (HighLatencyP95) and 200 ms to
+//! the backend (slow calls, which trip the breaker's slow-call rule).
 //!
 //! Options: `--listen ADDR` (API, default 127.0.0.1:8080), `--metrics-listen
 //! ADDR` (telemetry endpoints, default 127.0.0.1:9464), `--load RPS`
@@ -42,6 +45,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The failure switch of the simulated pricing backend.
 static BACKEND_FAILING: AtomicBool = AtomicBool::new(false);
+/// The slowness switch: the item lookup takes 300 ms more, the pricing
+/// backend 200 ms more (slow calls for the breaker's slow-call rule).
+static SLOW: AtomicBool = AtomicBool::new(false);
 
 #[derive(Debug)]
 enum ApiError {
@@ -83,10 +89,11 @@ async fn handle_price(backend: SocketAddr, item: u32) -> Result<u64, ApiError> {
 
 /// A simulated database lookup.
 #[traced]
-#[counted]
+#[counted(error_if = server_failed)]
 #[timed]
 async fn load_item(item: u32) -> Result<u64, ApiError> {
-    tokio::time::sleep(Duration::from_millis(1 + u64::from(item % 3))).await;
+    let slow = if SLOW.load(Relaxed) { 300 } else { 0 };
+    tokio::time::sleep(Duration::from_millis(1 + u64::from(item % 3) + slow)).await;
     if item == 0 {
         return Err(ApiError::NotFound);
     }
@@ -102,6 +109,8 @@ async fn load_item(item: u32) -> Result<u64, ApiError> {
     min_calls = 10,
     open_for = "5s",
     open_for_max = "20s",
+    slow_call = "150ms",
+    slow_call_rate = 80,
     half_open_calls = 2,
     timeout = "250ms",
     retry(attempts = 2, backoff = "20ms..100ms", jitter = "full")
@@ -128,7 +137,8 @@ async fn fetch_price(backend: SocketAddr, item: u32) -> Result<u64, ApiError> {
 #[counted]
 #[timed]
 async fn pricing_backend(item: u32) -> Result<u64, String> {
-    tokio::time::sleep(Duration::from_millis(2 + u64::from(item % 7))).await;
+    let slow = if SLOW.load(Relaxed) { 200 } else { 0 };
+    tokio::time::sleep(Duration::from_millis(2 + u64::from(item % 7) + slow)).await;
     if BACKEND_FAILING.load(Relaxed) {
         return Err("pricing database unreachable".into());
     }
@@ -164,7 +174,7 @@ async fn route(own: SocketAddr, request: Request<Incoming>) -> Response<Full<Byt
     match (request.method(), path.as_str()) {
         (&Method::GET, "/") => text(
             StatusCode::OK,
-            "GET /price/<item>\nPOST /admin/dependency?fail=true|false\n",
+            "GET /price/<item>\nPOST /admin/dependency?fail=true|false\nPOST /admin/dependency?slow=true|false\n",
         ),
         (&Method::GET, p) if p.starts_with("/price/") => match item("/price/") {
             Some(item) => match handle_price(own, item).await {
@@ -186,29 +196,37 @@ async fn route(own: SocketAddr, request: Request<Incoming>) -> Response<Full<Byt
             }
         }
         (&Method::POST, "/admin/dependency") => {
-            let failing = match query.as_str() {
-                "fail=true" => true,
-                "fail=false" => false,
+            let (switch, name, on) = match query.as_str() {
+                "fail=true" => (&BACKEND_FAILING, "failing", true),
+                "fail=false" => (&BACKEND_FAILING, "failing", false),
+                "slow=true" => (&SLOW, "slow", true),
+                "slow=false" => (&SLOW, "slow", false),
                 _ => {
                     return text(
                         StatusCode::BAD_REQUEST,
-                        "expected ?fail=true or ?fail=false",
+                        "expected ?fail=true|false or ?slow=true|false",
                     )
                 }
             };
-            BACKEND_FAILING.store(failing, Relaxed);
-            println!("pricing backend failing: {failing}");
-            text(
-                StatusCode::OK,
-                format!("pricing backend failing: {failing}\n"),
-            )
+            switch.store(on, Relaxed);
+            println!("dependencies {name}: {on}");
+            text(StatusCode::OK, format!("dependencies {name}: {on}\n"))
         }
         _ => text(StatusCode::NOT_FOUND, "unknown path"),
     }
 }
 
+/// Where this process reaches its own listener (loopback when it listens
+/// on every interface).
+fn reachable(mut address: SocketAddr) -> SocketAddr {
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    address
+}
+
 async fn serve(listener: TcpListener) {
-    let own = listener.local_addr().expect("a bound listener");
+    let own = reachable(listener.local_addr().expect("a bound listener"));
     while let Ok((stream, _)) = listener.accept().await {
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| async move {
@@ -267,11 +285,16 @@ fn options() -> Result<Options, String> {
             "--load" => {
                 options.load = value()?
                     .parse()
-                    .map_err(|_| "--load takes requests per second")?
+                    .ok()
+                    .filter(|rate| *rate <= 10_000)
+                    .ok_or("--load takes requests per second, up to 10000")?
             }
             "--duration" => {
                 let seconds: f64 = value()?.parse().map_err(|_| "--duration takes seconds")?;
-                options.duration = Some(Duration::from_secs_f64(seconds));
+                options.duration = Some(
+                    Duration::try_from_secs_f64(seconds)
+                        .map_err(|_| "--duration takes a positive number of seconds")?,
+                );
             }
             "--fail-dependency" => options.fail_dependency = true,
             "--quiet" => options.quiet = true,
@@ -307,7 +330,7 @@ async fn main() -> Result<(), BoxError> {
     BACKEND_FAILING.store(options.fail_dependency, Relaxed);
 
     let listener = TcpListener::bind(&options.listen).await?;
-    let api = listener.local_addr()?;
+    let api = reachable(listener.local_addr()?);
     tokio::spawn(serve(listener));
     println!(
         "shop API on http://{api}, telemetry on http://{}/metrics",

@@ -43,12 +43,14 @@ SECTIONS = [
         ("#[autometrics], async", "peer_metrics", "autometrics_async", "baseline_async", False),
     ]),
     ("Span, sampled", [
-        ("telemark #[traced]", "peer_spans", "telemark_traced_sampled", "baseline", True),
-        ("#[fastrace::trace] + reporter", "peer_spans", "fastrace_trace_sampled", "baseline", False),
+        ("telemark #[traced], root per call", "peer_spans", "telemark_traced_sampled", "baseline", True),
         ("OTel SDK in_span", "peer_spans", "otel_sdk_in_span_sampled", "baseline", False),
         ("#[tracing::instrument] + tracing-opentelemetry", "peer_spans", "tracing_instrument_with_tracing_opentelemetry", "baseline", False),
-        ("telemark #[traced], async", "peer_spans", "telemark_traced_async_sampled", "baseline_async", True),
-        ("#[fastrace::trace], async", "peer_spans", "fastrace_trace_async_sampled", "baseline_async", False),
+        ("telemark #[traced], child of a per-chunk root", "peer_spans", "telemark_traced_child_sampled", "baseline", True),
+        ("#[fastrace::trace] + reporter, same", "peer_spans", "fastrace_trace_sampled", "baseline", False),
+        ("telemark #[traced], async, root per call", "peer_spans", "telemark_traced_async_sampled", "baseline_async", True),
+        ("telemark #[traced], async, child of a per-chunk root", "peer_spans", "telemark_traced_async_child_sampled", "baseline_async", True),
+        ("#[fastrace::trace], async, child of a per-chunk root", "peer_spans", "fastrace_trace_async_sampled", "baseline_async", False),
     ]),
     ("Span, not sampled", [
         ("telemark #[traced], root not sampled", "peer_spans", "telemark_traced_not_sampled", "baseline", True),
@@ -56,10 +58,14 @@ SECTIONS = [
         ("#[tracing::instrument], no subscriber", "peer_spans", "tracing_instrument_no_subscriber", "baseline", False),
     ]),
     ("Circuit breaker, closed", [
-        ("telemark #[circuit_breaker]", "breaker_closed", "telemark_attribute", "baseline", True),
-        ("recloser", "breaker_closed", "recloser", "baseline", False),
+        ("telemark #[circuit_breaker], default rules", "breaker_closed", "telemark_attribute", "baseline", True),
+        ("telemark, failure-rate window of 100", "breaker_closed", "telemark_attribute_window", "baseline", True),
+        ("recloser (failure-rate ring of 100)", "breaker_closed", "recloser", "baseline", False),
         ("failsafe", "breaker_closed", "failsafe", "baseline", False),
+        ("telemark #[circuit_breaker], async", "breaker_closed", "telemark_attribute_async", "baseline_async", True),
+        ("recloser AsyncRecloser", "breaker_closed", "recloser_async", "baseline_async", False),
         ("telemark, two threads", "breaker_closed_two_threads", "telemark_attribute", "baseline", True),
+        ("telemark, window, two threads", "breaker_closed_two_threads", "telemark_attribute_window", "baseline", True),
         ("recloser, two threads", "breaker_closed_two_threads", "recloser", "baseline", False),
         ("failsafe, two threads", "breaker_closed_two_threads", "failsafe", "baseline", False),
     ]),
@@ -96,22 +102,29 @@ def fmt(ns):
     return f"{ns:.2f} ns" if abs(ns) < 100 else f"{ns:.0f} ns"
 
 
+def signed(ns):
+    return ("+" if ns >= 0 else "−") + fmt(abs(ns))
+
+
 def tables(data):
     out = []
     for section, measured in data:
         if not measured:
             continue
-        ours = [m for m in measured if m[3]]
         out.append(f"\n**{section}**\n")
         out.append("| case | median | overhead | telemark's ratio to it |")
         out.append("|---|---:|---:|---:|")
-        first = ours[0][2] if ours else None
+        # Each peer is compared with the telemark row just above it, which
+        # measures the same shape (sync/async, threads, rules).
+        ours = None
         for label, value, overhead, is_ours in measured:
             ratio = ""
-            if not is_ours and first is not None and overhead > 0:
-                ratio = f"{max(first, 0) / overhead:.2f}×"
+            if is_ours:
+                ours = overhead
+            elif ours is not None and overhead > 0:
+                ratio = f"{max(ours, 0) / overhead:.2f}×"
             name = f"**{label}**" if is_ours else label
-            out.append(f"| {name} | {fmt(value)} | +{fmt(overhead)} | {ratio} |")
+            out.append(f"| {name} | {fmt(value)} | {signed(overhead)} | {ratio} |")
     return "\n".join(out)
 
 
@@ -132,7 +145,7 @@ def svg(data):
             x1 = scale(max(overhead, lo))
             parts.append(f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">{label}</text>')
             parts.append(f'<rect x="{left}" y="{y}" width="{x1 - left:.1f}" height="{bar_h}" fill="{color}"/>')
-            shown = "≈ 0 ns" if overhead < lo else f"+{fmt(overhead)}"
+            shown = "≈ 0 ns" if overhead < lo else signed(overhead)
             parts.append(f'<text x="{x1 + 4:.1f}" y="{y + 13}">{shown}</text>')
             y += bar_h + gap
     ticks = []

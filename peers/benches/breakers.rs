@@ -1,5 +1,6 @@
 //! A closed circuit breaker's cost per call: telemark's `#[circuit_breaker]`
-//! beside failsafe and recloser, on one thread and with a second thread
+//! beside failsafe and recloser (sync, and async beside recloser's
+//! `AsyncRecloser`), on one thread and with a second thread
 //! calling the same breaker, each against an uninstrumented baseline
 //! measured in the same run.
 //!
@@ -66,6 +67,42 @@ fn telemark_window(x: u64) -> u64 {
     telemark_attribute_window(x).unwrap_or(0)
 }
 
+#[telemark::circuit_breaker(name = "peers-async")]
+#[inline(always)]
+async fn telemark_attribute_async(x: u64) -> Result<u64, CallError> {
+    work(x)
+}
+
+#[inline(never)]
+fn baseline_async(x: u64) -> u64 {
+    ready(async { work(x) }).unwrap_or(0)
+}
+
+#[inline(never)]
+fn telemark_async(x: u64) -> u64 {
+    ready(telemark_attribute_async(x)).unwrap_or(0)
+}
+
+fn async_recloser() -> &'static recloser::AsyncRecloser {
+    static BREAKER: OnceLock<recloser::AsyncRecloser> = OnceLock::new();
+    BREAKER.get_or_init(|| recloser::AsyncRecloser::from(recloser::Recloser::default()))
+}
+
+#[inline(never)]
+fn recloser_async(x: u64) -> u64 {
+    ready(async_recloser().call(async { work(x) })).unwrap_or(0)
+}
+
+/// Polls a future that never waits to its output, without a runtime.
+fn ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => unreachable!("the benchmarked futures never wait"),
+    }
+}
+
 fn telemark_api() -> &'static telemark::CircuitBreaker {
     static BREAKER: OnceLock<telemark::CircuitBreaker> = OnceLock::new();
     BREAKER.get_or_init(|| {
@@ -114,13 +151,16 @@ fn recloser_call(x: u64) -> u64 {
 /// A named case: the function measured.
 type Case = (&'static str, fn(u64) -> u64);
 
-const CASES: [Case; 6] = [
+const CASES: [Case; 9] = [
     ("baseline", baseline),
     ("telemark_attribute", telemark_closed),
     ("telemark_attribute_window", telemark_window),
     ("telemark_call", telemark_call),
     ("failsafe", failsafe_call),
     ("recloser", recloser_call),
+    ("baseline_async", baseline_async),
+    ("telemark_attribute_async", telemark_async),
+    ("recloser_async", recloser_async),
 ];
 
 fn one_thread(c: &mut Criterion) {

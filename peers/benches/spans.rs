@@ -131,20 +131,40 @@ fn fastrace_in_chunks(iters: u64, mut call: impl FnMut()) -> Duration {
 
 /// Times `iters` calls in chunks that fit the span queues, flushing between
 /// chunks outside the timed region, so no measured span is dropped.
-fn timed_in_chunks(iters: u64, mut call: impl FnMut(), flush: impl Fn()) -> Duration {
+fn timed_in_chunks(iters: u64, call: impl FnMut(), flush: impl Fn()) -> Duration {
+    timed_in_chunks_under(iters, |chunk| chunk(), call, flush)
+}
+
+/// As `timed_in_chunks`, each chunk run by `parent` (inside a span of its
+/// own, whose cost per chunk is part of the measure).
+fn timed_in_chunks_under(
+    iters: u64,
+    parent: impl Fn(&mut dyn FnMut()),
+    mut call: impl FnMut(),
+    flush: impl Fn(),
+) -> Duration {
     let mut total = Duration::ZERO;
     let mut left = iters;
     while left > 0 {
         let chunk = left.min(1024);
         let start = Instant::now();
-        for _ in 0..chunk {
-            call();
-        }
+        parent(&mut || {
+            for _ in 0..chunk {
+                call();
+            }
+        });
         total += start.elapsed();
         left -= chunk;
         flush();
     }
     total
+}
+
+/// A span around a chunk of calls, so theirs are children (as fastrace's
+/// are under its per-chunk root).
+#[telemark::traced]
+fn telemark_chunk(chunk: &mut dyn FnMut()) {
+    chunk()
 }
 
 fn spans(c: &mut Criterion) {
@@ -176,6 +196,30 @@ fn spans(c: &mut Criterion) {
     };
     chunked("telemark_traced_sampled", &mut group, &|| {
         black_box(telemark_traced(black_box(7)));
+    });
+    group.bench_function("telemark_traced_child_sampled", |b| {
+        b.iter_custom(|iters| {
+            timed_in_chunks_under(
+                iters,
+                telemark_chunk,
+                || {
+                    black_box(telemark_traced(black_box(7)));
+                },
+                flush,
+            )
+        })
+    });
+    group.bench_function("telemark_traced_async_child_sampled", |b| {
+        b.iter_custom(|iters| {
+            timed_in_chunks_under(
+                iters,
+                telemark_chunk,
+                || {
+                    black_box(ready(telemark_traced_async(black_box(7))));
+                },
+                flush,
+            )
+        })
     });
     chunked("telemark_traced_async_sampled", &mut group, &|| {
         black_box(ready(telemark_traced_async(black_box(7))));
