@@ -7,26 +7,13 @@
 //! `cargo bench -p telemark-peers --bench breakers`
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use common::{contended, ready, CallError};
+use criterion::{criterion_group, criterion_main, Criterion};
 use failsafe::CircuitBreaker as _;
-use telemark::BreakerError;
 
-/// A caller's error type: small, and able to carry a breaker's refusal.
-#[derive(Debug)]
-enum CallError {
-    Refused,
-    Failed,
-}
-
-impl From<BreakerError> for CallError {
-    fn from(_: BreakerError) -> Self {
-        CallError::Refused
-    }
-}
+mod common;
 
 /// The protected call; inlined into each case, whose own function is the
 /// unit measured.
@@ -91,16 +78,6 @@ fn async_recloser() -> &'static recloser::AsyncRecloser {
 #[inline(never)]
 fn recloser_async(x: u64) -> u64 {
     ready(async_recloser().call(async { work(x) })).unwrap_or(0)
-}
-
-/// Polls a future that never waits to its output, without a runtime.
-fn ready<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut context) {
-        std::task::Poll::Ready(output) => output,
-        std::task::Poll::Pending => unreachable!("the benchmarked futures never wait"),
-    }
 }
 
 fn telemark_api() -> &'static telemark::CircuitBreaker {
@@ -169,30 +146,6 @@ fn one_thread(c: &mut Criterion) {
         group.bench_function(name, |b| b.iter(|| call(black_box(7))));
     }
     group.finish();
-}
-
-/// Benchmarks `call` while one other thread calls it in a loop.
-fn contended(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, call: fn(u64) -> u64) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let contender = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                black_box(call(black_box(i)));
-                i += 1;
-            }
-        })
-    };
-    group.bench_function(name, |b| {
-        let mut i = 0u64;
-        b.iter(|| {
-            i += 1;
-            call(black_box(i))
-        })
-    });
-    stop.store(true, Ordering::Relaxed);
-    contender.join().unwrap();
 }
 
 fn two_threads(c: &mut Criterion) {

@@ -8,16 +8,15 @@
 //!
 //! `cargo bench -p telemark-peers --bench metrics`
 
-use std::future::Future;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, Waker};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use common::{contended, ready};
+use criterion::{criterion_group, criterion_main, Criterion};
 use metered::{HitCount, ResponseTime};
+
+mod common;
 
 #[inline(never)]
 fn baseline(x: u64) -> u64 {
@@ -159,18 +158,6 @@ fn metered_response_time(x: u64) -> u64 {
     work().timed(x)
 }
 
-/// Polls a future that never waits to its output, without a runtime.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("the benchmarked futures never wait"),
-    }
-}
-
 /// A named case: the function measured.
 type Case = (&'static str, fn(u64) -> u64);
 
@@ -221,30 +208,6 @@ fn one_thread(c: &mut Criterion) {
     });
     telemark::set_enabled(true);
     group.finish();
-}
-
-/// Benchmarks `call` while one other thread calls it in a loop.
-fn contended(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, call: fn(u64) -> u64) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let contender = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                black_box(call(black_box(i)));
-                i += 1;
-            }
-        })
-    };
-    group.bench_function(name, |b| {
-        let mut i = 0u64;
-        b.iter(|| {
-            i += 1;
-            call(black_box(i))
-        })
-    });
-    stop.store(true, Ordering::Relaxed);
-    contender.join().unwrap();
 }
 
 fn two_threads(c: &mut Criterion) {

@@ -8,16 +8,17 @@
 //!
 //! `cargo bench -p telemark-peers --bench spans`
 
-use std::future::Future;
 use std::hint::black_box;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use common::{ready, CallError};
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use telemark::opentelemetry::trace::{Tracer, TracerProvider};
 use telemark::{Root, Sampler, Traces};
 use telemark_peers::NoopExporter;
+
+mod common;
 use tracing_subscriber::layer::SubscriberExt;
 
 #[inline(never)]
@@ -60,41 +61,19 @@ async fn fastrace_traced_async(x: u64) -> u64 {
     x.wrapping_mul(31).rotate_left(7)
 }
 
-/// A caller's error type: small, and able to carry a breaker's refusal.
-#[derive(Debug)]
-struct Refused;
-
-impl From<telemark::BreakerError> for Refused {
-    fn from(_: telemark::BreakerError) -> Self {
-        Refused
-    }
-}
-
 /// Every telemark attribute on one function.
 #[telemark::traced]
 #[telemark::counted]
 #[telemark::timed]
 #[telemark::circuit_breaker(name = "peers-stacked")]
 #[inline(never)]
-fn telemark_stacked(x: u64) -> Result<u64, Refused> {
+fn telemark_stacked(x: u64) -> Result<u64, CallError> {
     Ok(x.wrapping_mul(31).rotate_left(7))
 }
 
 #[inline(never)]
-fn baseline_result(x: u64) -> Result<u64, Refused> {
+fn baseline_result(x: u64) -> Result<u64, CallError> {
     Ok(x.wrapping_mul(31).rotate_left(7))
-}
-
-/// Polls a future that never waits to its output, without a runtime.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("the benchmarked futures never wait"),
-    }
 }
 
 /// Discards fastrace's spans, as `NoopExporter` does the others'.

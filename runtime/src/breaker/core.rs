@@ -297,19 +297,10 @@ impl Core {
                         });
                     }
                     // The open duration is over: this caller takes the first trial.
-                    let epoch = word.next_epoch();
-                    let trial = Word::new(BreakerState::HalfOpen, 1, 0, epoch);
-                    match self.swap(word, trial) {
-                        Ok(()) => {
-                            self.publish_deadline(epoch, now.saturating_add(config.open_nanos()));
-                            let ticket = Ticket {
-                                epoch,
-                                kind: PermitKind::Trial,
-                            };
-                            return Ok((
-                                ticket,
-                                Some((BreakerState::Open, BreakerState::HalfOpen)),
-                            ));
+                    match self.start_round(config, word, now) {
+                        Ok(ticket) => {
+                            let change = (BreakerState::Open, BreakerState::HalfOpen);
+                            return Ok((ticket, Some(change)));
                         }
                         Err(current) => word = current,
                     }
@@ -340,24 +331,10 @@ impl Core {
                     // within the open duration are abandoned (their late
                     // results are ignored) so the breaker cannot stay stuck.
                     match self.deadline_of(word) {
-                        Some(at) if now >= at => {
-                            let epoch = word.next_epoch();
-                            let fresh = Word::new(BreakerState::HalfOpen, 1, 0, epoch);
-                            match self.swap(word, fresh) {
-                                Ok(()) => {
-                                    self.publish_deadline(
-                                        epoch,
-                                        now.saturating_add(config.open_nanos()),
-                                    );
-                                    let ticket = Ticket {
-                                        epoch,
-                                        kind: PermitKind::Trial,
-                                    };
-                                    return Ok((ticket, None));
-                                }
-                                Err(current) => word = current,
-                            }
-                        }
+                        Some(at) if now >= at => match self.start_round(config, word, now) {
+                            Ok(ticket) => return Ok((ticket, None)),
+                            Err(current) => word = current,
+                        },
                         _ => {
                             return Err(Refusal {
                                 state: BreakerState::HalfOpen,
@@ -368,6 +345,19 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// Starts a half-open round from `word` (open, or half-open with
+    /// abandoned trials): fresh trial counts with this caller's trial taken,
+    /// and `open_for` for the trials to report. `Err` if the state changed.
+    fn start_round(&self, config: &BreakerConfig, word: Word, now: u64) -> Result<Ticket, Word> {
+        let epoch = word.next_epoch();
+        self.swap(word, Word::new(BreakerState::HalfOpen, 1, 0, epoch))?;
+        self.publish_deadline(epoch, now.saturating_add(config.open_nanos()));
+        Ok(Ticket {
+            epoch,
+            kind: PermitKind::Trial,
+        })
     }
 
     /// Records the result of an admitted call. `slow` is whether it took at
