@@ -17,7 +17,8 @@ use telemark::opentelemetry_sdk::error::OTelSdkResult;
 use telemark::opentelemetry_sdk::trace::{
     Sampler as SdkSampler, SdkTracerProvider, SpanData, SpanExporter,
 };
-use telemark::{Root, Sampler, Traces};
+use telemark::trace::{Root, Sampler};
+use telemark::Traces;
 
 #[inline(never)]
 fn baseline(x: u64) -> u64 {

@@ -153,7 +153,7 @@ async fn main() {
     }
     assert_eq!(
         stats.state,
-        telemark::BreakerState::Closed,
+        telemark::breaker::BreakerState::Closed,
         "the breaker closes once the dependency has recovered"
     );
 }

@@ -21,7 +21,8 @@ use hyper_util::rt::TokioIo;
 use telemark::opentelemetry::context::FutureExt;
 use telemark::opentelemetry::trace::TraceContextExt;
 use telemark::opentelemetry::Context;
-use telemark::{extract_context, inject_context, traced, Traces};
+use telemark::propagation::{extract_context, inject_context};
+use telemark::{traced, Traces};
 use tokio::net::{TcpListener, TcpStream};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -64,7 +64,7 @@ struct Options {
 fn options() -> Result<Options, String> {
     let mut options = Options {
         duration: None,
-        listen: telemark::DEFAULT_LISTEN_ADDRESS.to_owned(),
+        listen: telemark::telemetry::DEFAULT_LISTEN_ADDRESS.to_owned(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {

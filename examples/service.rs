@@ -34,11 +34,10 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use telemark::breaker::BreakerState;
 use telemark::opentelemetry::context::FutureExt;
-use telemark::{
-    circuit_breaker, counted, extract_context, inject_context, timed, traced, BreakerError,
-    BreakerState, CircuitBreaker, Traces,
-};
+use telemark::propagation::{extract_context, inject_context};
+use telemark::{circuit_breaker, counted, timed, traced, BreakerError, CircuitBreaker, Traces};
 use tokio::net::{TcpListener, TcpStream};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -270,7 +269,7 @@ struct Options {
 fn options() -> Result<Options, String> {
     let mut options = Options {
         listen: "127.0.0.1:8080".into(),
-        metrics_listen: telemark::DEFAULT_LISTEN_ADDRESS.into(),
+        metrics_listen: telemark::telemetry::DEFAULT_LISTEN_ADDRESS.into(),
         load: 0,
         fail_dependency: false,
         duration: None,

@@ -78,22 +78,25 @@
 //! // Three failures in a row: the breaker is open and refuses calls.
 //! assert!(matches!(stock(4), Err(FetchError::Refused(e)) if e.is_rejected()));
 //! let breaker = telemark::CircuitBreaker::named("inventory").unwrap();
-//! assert_eq!(breaker.state(), telemark::BreakerState::Open);
+//! assert_eq!(breaker.state(), telemark::breaker::BreakerState::Open);
 //! breaker.reset();
 //! assert_eq!(stock(4).unwrap(), 8);
 //! ```
 
 pub use telemark_macros::{circuit_breaker, counted, timed, traced};
 pub use telemark_runtime::{
-    builder, extract_context, http, inject_context, inject_context_from, instrumented_functions,
-    is_enabled, opentelemetry, opentelemetry_sdk, set_default_buckets, set_enabled,
-    validate_buckets, BatchLimits, BreakerClock, BreakerConfig, BreakerConfigError, BreakerError,
-    BreakerState, BreakerStats, BucketError, CircuitBreaker, ConsoleExporter, FunctionStats,
-    Jitter, ManualClock, OtlpProtocol, Permit, RetryPolicy, RetryPolicyError, Root, Sampler,
-    SamplerError, Telemetry, TelemetryBuilder, TelemetryError, Traces, Transition, Verdict,
-    CONCURRENT_METRIC, DEFAULT_BUCKETS, DEFAULT_LISTEN_ADDRESS, MAX_BUCKETS, MAX_HALF_OPEN_CALLS,
-    MAX_WINDOW,
+    breaker, builder, catalog, limits, metrics, propagation, telemetry, trace,
 };
+pub use telemark_runtime::{
+    is_enabled, set_enabled, BreakerError, CircuitBreaker, Telemetry, Traces,
+};
+
+/// The `http` crate whose `HeaderMap` the [`propagation`] helpers use.
+pub use telemark_runtime::http;
+/// The OpenTelemetry API crate telemark builds on (for `Context`, propagation, …).
+pub use telemark_runtime::opentelemetry;
+/// The OpenTelemetry SDK crate telemark builds on (for custom span exporters).
+pub use telemark_runtime::opentelemetry_sdk;
 
 #[doc(hidden)]
 pub mod __private {

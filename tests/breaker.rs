@@ -7,10 +7,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
-use telemark::{
-    circuit_breaker, traced, BreakerConfig, BreakerError, BreakerState, CircuitBreaker,
-    ManualClock, Telemetry, Traces,
-};
+use telemark::breaker::{BreakerConfig, BreakerState, ManualClock};
+use telemark::{circuit_breaker, traced, BreakerError, CircuitBreaker, Telemetry, Traces};
 
 struct Fixture {
     telemetry: Telemetry,
@@ -24,7 +22,7 @@ fn fixture() -> &'static Fixture {
         let telemetry = telemark::builder!()
             .without_server()
             .metrics_recorder(false)
-            .traces(Traces::exporter(exporter.clone()).sampler(telemark::Sampler::AlwaysOn))
+            .traces(Traces::exporter(exporter.clone()).sampler(telemark::trace::Sampler::AlwaysOn))
             .start()
             .expect("telemetry starts");
         Fixture {

@@ -37,6 +37,6 @@ fn conflicting_configurations_for_one_name_stop_telemetry_from_starting() {
     let breaker = telemark::CircuitBreaker::named("inventory").unwrap();
     assert_eq!(
         breaker.config(),
-        &telemark::BreakerConfig::new().consecutive_failures(10)
+        &telemark::breaker::BreakerConfig::new().consecutive_failures(10)
     );
 }

@@ -14,7 +14,7 @@ fn add(a: u32, b: u32) -> Result<u32, String> {
 fn compiled_out_functions_behave_the_same_and_record_nothing() {
     assert_eq!(add(1, 2), Ok(3));
     assert!(add(u32::MAX, 1).is_err());
-    assert!(telemark::instrumented_functions().is_empty());
+    assert!(telemark::catalog::instrumented_functions().is_empty());
     let telemetry = telemark::builder!().without_server().start().unwrap();
     assert!(!telemetry.render_metrics().contains("function_calls_total"));
 }
@@ -35,5 +35,5 @@ fn circuit_breakers_are_protection_not_instrumentation_and_stay() {
     let refusal = guarded(false).unwrap_err();
     assert_eq!(refusal.kind(), std::io::ErrorKind::ConnectionRefused);
     let breaker = telemark::CircuitBreaker::named("kept").unwrap();
-    assert_eq!(breaker.state(), telemark::BreakerState::Open);
+    assert_eq!(breaker.state(), telemark::breaker::BreakerState::Open);
 }

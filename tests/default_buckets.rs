@@ -22,8 +22,11 @@ fn global_buckets_apply_until_the_first_recorded_call() {
     }
     assert!(!text.contains("le=\"0.005\""), "{text}");
     assert_eq!(
-        telemark::set_default_buckets(&[0.5, 2.0]),
-        Err(telemark::BucketError::AlreadyRecorded)
+        telemark::metrics::set_default_buckets(&[0.5, 2.0]),
+        Err(telemark::metrics::BucketError::AlreadyRecorded)
     );
-    assert_eq!(telemark::set_default_buckets(&[0.25, 1.0, 4.0]), Ok(()));
+    assert_eq!(
+        telemark::metrics::set_default_buckets(&[0.25, 1.0, 4.0]),
+        Ok(())
+    );
 }

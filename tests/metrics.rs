@@ -206,7 +206,7 @@ fn series_exist_at_zero_before_the_first_call() {
         "function_calls_duration_seconds",
         &[("function", "never_called")],
     );
-    assert_eq!(buckets.len(), telemark::DEFAULT_BUCKETS.len() + 1);
+    assert_eq!(buckets.len(), telemark::metrics::DEFAULT_BUCKETS.len() + 1);
     assert!(buckets.values().all(|&count| count == 0.0));
     assert_eq!(sum, 0.0);
     assert_eq!(
@@ -416,7 +416,7 @@ fn bad_addresses_and_ports_in_use_are_errors() {
         .start()
         .unwrap_err();
     assert!(
-        matches!(err, telemark::TelemetryError::InvalidAddress(_)),
+        matches!(err, telemark::telemetry::TelemetryError::InvalidAddress(_)),
         "{err}"
     );
 
@@ -424,7 +424,7 @@ fn bad_addresses_and_ports_in_use_are_errors() {
     let address = taken.local_addr().unwrap().to_string();
     let err = telemark::builder!().listen(&address).start().unwrap_err();
     assert!(
-        matches!(err, telemark::TelemetryError::Bind { .. }),
+        matches!(err, telemark::telemetry::TelemetryError::Bind { .. }),
         "{err}"
     );
     assert!(err

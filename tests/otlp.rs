@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use fake_opentelemetry_collector::{ExportedSpan, FakeCollectorServer};
-use telemark::{extract_context, http::HeaderMap, inject_context, traced, Sampler, Traces};
+use telemark::http::HeaderMap;
+use telemark::propagation::{extract_context, inject_context};
+use telemark::trace::Sampler;
+use telemark::{traced, Traces};
 
 #[traced(kind = client, fields(peer.service = "inventory"))]
 fn call_inventory(item: u32) -> u32 {
@@ -198,7 +201,7 @@ async fn sampled_out_calls_reach_the_collector_only_under_a_sampled_parent() {
         .without_server()
         .traces(
             Traces::otlp_grpc(collector.endpoint())
-                .sampler(Sampler::ParentBased(telemark::Root::AlwaysOff)),
+                .sampler(Sampler::ParentBased(telemark::trace::Root::AlwaysOff)),
         )
         .start()
         .expect("telemetry starts");
@@ -247,9 +250,9 @@ fn an_unreachable_collector_drops_and_counts_spans_without_failing_calls() {
             // Nothing listens on port 9 of loopback.
             Traces::otlp_grpc("http://127.0.0.1:9")
                 .sampler(Sampler::AlwaysOn)
-                .batch_limits(telemark::BatchLimits {
+                .batch_limits(telemark::trace::BatchLimits {
                     export_timeout: Duration::from_secs(2),
-                    ..telemark::BatchLimits::default()
+                    ..telemark::trace::BatchLimits::default()
                 }),
         )
         .start()

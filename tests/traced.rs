@@ -24,7 +24,7 @@ fn fixture() -> &'static Fixture {
         let exporter = InMemorySpanExporter::default();
         let telemetry = telemark::builder!()
             .without_server()
-            .traces(Traces::exporter(exporter.clone()).sampler(telemark::Sampler::AlwaysOn))
+            .traces(Traces::exporter(exporter.clone()).sampler(telemark::trace::Sampler::AlwaysOn))
             .start()
             .expect("telemetry starts");
         Fixture {

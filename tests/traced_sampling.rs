@@ -12,7 +12,8 @@ use telemark::opentelemetry::trace::{
 use telemark::opentelemetry::Context;
 use telemark::opentelemetry_sdk::error::OTelSdkResult;
 use telemark::opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData, SpanExporter};
-use telemark::{traced, BatchLimits, Root, Sampler, Telemetry, Traces};
+use telemark::trace::{BatchLimits, Root, Sampler};
+use telemark::{traced, Telemetry, Traces};
 
 #[traced]
 fn root() -> usize {

@@ -583,9 +583,9 @@ impl CircuitBreaker {
             static #site_static: #krate::__private::BreakerSite = #krate::__private::BreakerSite::new(
                 #info, #name, #config, #retry, #timeout,
             );
-            #[#krate::__private::linkme::distributed_slice(#krate::__private::SITES)]
+            #[#krate::__private::linkme::distributed_slice(#krate::__private::BREAKER_SITES)]
             #[linkme(crate = #krate::__private::linkme)]
-            static #entry: #krate::__private::Site = #krate::__private::Site::Breaker(&#site_static);
+            static #entry: &#krate::__private::BreakerSite = &#site_static;
         };
 
         // How an `Err` counts: coerced to a function pointer on the error

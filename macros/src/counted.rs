@@ -96,10 +96,10 @@ impl Attribute for Counted {
                 #krate::__private::CounterCells::new();
             static __TELEMARK_COUNTED_SITE: #krate::__private::CountedSite =
                 #krate::__private::CountedSite::new(#info, &__TELEMARK_COUNTED_CELLS);
-            #[#krate::__private::linkme::distributed_slice(#krate::__private::SITES)]
+            #[#krate::__private::linkme::distributed_slice(#krate::__private::METRIC_SITES)]
             #[linkme(crate = #krate::__private::linkme)]
-            static __TELEMARK_COUNTED_ENTRY: #krate::__private::Site =
-                #krate::__private::Site::Counted(&__TELEMARK_COUNTED_SITE);
+            static __TELEMARK_COUNTED_ENTRY: #krate::__private::MetricSite =
+                #krate::__private::MetricSite::Counted(&__TELEMARK_COUNTED_SITE);
         };
         let enter = quote!(#krate::__private::CountedGuard::new(&__TELEMARK_COUNTED_SITE));
         // A user classifier is called as `!path(&value)` or `path(&value)`,

@@ -94,10 +94,10 @@ impl Attribute for Timed {
                 #krate::__private::TimedCells::new();
             static __TELEMARK_TIMED_SITE: #krate::__private::TimedSite =
                 #krate::__private::TimedSite::new(#info, &__TELEMARK_TIMED_CELLS, #bounds);
-            #[#krate::__private::linkme::distributed_slice(#krate::__private::SITES)]
+            #[#krate::__private::linkme::distributed_slice(#krate::__private::METRIC_SITES)]
             #[linkme(crate = #krate::__private::linkme)]
-            static __TELEMARK_TIMED_ENTRY: #krate::__private::Site =
-                #krate::__private::Site::Timed(&__TELEMARK_TIMED_SITE);
+            static __TELEMARK_TIMED_ENTRY: #krate::__private::MetricSite =
+                #krate::__private::MetricSite::Timed(&__TELEMARK_TIMED_SITE);
         };
         Instrumentation {
             statics,

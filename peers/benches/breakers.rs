@@ -83,7 +83,7 @@ fn recloser_async(x: u64) -> u64 {
 fn telemark_api() -> &'static telemark::CircuitBreaker {
     static BREAKER: OnceLock<telemark::CircuitBreaker> = OnceLock::new();
     BREAKER.get_or_init(|| {
-        telemark::CircuitBreaker::new("peers-api", telemark::BreakerConfig::new()).unwrap()
+        telemark::CircuitBreaker::new("peers-api", telemark::breaker::BreakerConfig::new()).unwrap()
     })
 }
 

@@ -15,7 +15,8 @@ use common::{ready, CallError};
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use telemark::opentelemetry::trace::{Tracer, TracerProvider};
-use telemark::{Root, Sampler, Traces};
+use telemark::trace::{Root, Sampler};
+use telemark::Traces;
 use telemark_peers::NoopExporter;
 
 mod common;

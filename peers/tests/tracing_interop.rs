@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use telemark::opentelemetry::trace::TracerProvider;
-use telemark::{traced, Sampler, Traces};
+use telemark::trace::Sampler;
+use telemark::{traced, Traces};
 use tracing_subscriber::layer::SubscriberExt;
 
 #[traced]

@@ -1,46 +1,15 @@
-//! The compile-time catalog of every instrumented function.
-//!
-//! Each attribute puts one entry into a link-time distributed slice, so the
-//! runtime knows every instrumented function before any of them runs: their
-//! series are exported at zero from the start and `/status` lists them.
+//! Every instrumented function in the program, gathered from the
+//! subsystems' link-time catalogs (metrics and breakers).
 
-use linkme::distributed_slice;
+use std::collections::HashMap;
 
-use crate::breaker::site::BreakerSite;
-use crate::site::{CountedSite, TimedSite};
-
-/// One catalog entry, created by an attribute.
-#[doc(hidden)]
-pub enum Site {
-    Counted(&'static CountedSite),
-    Timed(&'static TimedSite),
-    Breaker(&'static BreakerSite),
-}
-
-#[doc(hidden)]
-#[distributed_slice]
-pub static SITES: [Site];
-
-pub(crate) fn counted_sites() -> impl Iterator<Item = &'static CountedSite> {
-    SITES.iter().filter_map(|site| match site {
-        Site::Counted(counted) => Some(*counted),
-        _ => None,
-    })
-}
-
-pub(crate) fn timed_sites() -> impl Iterator<Item = &'static TimedSite> {
-    SITES.iter().filter_map(|site| match site {
-        Site::Timed(timed) => Some(*timed),
-        _ => None,
-    })
-}
-
-pub(crate) fn default_bucket_sites_have_recorded() -> bool {
-    timed_sites().any(|site| site.uses_default_bounds() && site.snapshot().count() > 0)
-}
+use crate::breaker::site::breaker_sites;
+use crate::metrics::catalog::{counted_sites, timed_sites};
+use crate::metrics::site::SiteInfo;
 
 /// What the catalog knows about one instrumented function.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FunctionStats {
     /// `function` label (`Type::method` for methods of an annotated impl block).
     pub function: &'static str,
@@ -50,7 +19,8 @@ pub struct FunctionStats {
     pub file: &'static str,
     /// Line of the function's name.
     pub line: u32,
-    /// Which attributes instrument it (`"counted"`, `"timed"`).
+    /// Which catalogued attributes it has (`"counted"`, `"timed"`,
+    /// `"circuit_breaker"`).
     pub attributes: Vec<&'static str>,
     /// Finished calls: from `#[counted]` when present, else from `#[timed]`.
     pub calls: u64,
@@ -64,55 +34,57 @@ pub struct FunctionStats {
 /// and name, with its counts so far.
 ///
 /// ```
-/// for f in telemark_runtime::instrumented_functions() {
+/// for f in telemark_runtime::catalog::instrumented_functions() {
 ///     println!("{}::{} called {} times", f.module, f.function, f.calls);
 /// }
 /// ```
 pub fn instrumented_functions() -> Vec<FunctionStats> {
     let mut by_function: Vec<FunctionStats> = Vec::new();
-    let mut entry = |info: &crate::site::SiteInfo| -> usize {
-        if let Some(pos) = by_function
-            .iter()
-            .position(|f| f.function == info.function && f.module == info.module)
-        {
-            return pos;
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut entry = |info: &SiteInfo, attribute: &'static str| -> usize {
+        let position = *index
+            .entry((info.function, info.module))
+            .or_insert_with(|| {
+                by_function.push(FunctionStats {
+                    function: info.function,
+                    module: info.module,
+                    file: info.file,
+                    line: info.line,
+                    attributes: Vec::new(),
+                    calls: 0,
+                    errors: 0,
+                    in_flight: 0,
+                });
+                by_function.len() - 1
+            });
+        let attributes = &mut by_function[position].attributes;
+        if !attributes.contains(&attribute) {
+            attributes.push(attribute);
         }
-        by_function.push(FunctionStats {
-            function: info.function,
-            module: info.module,
-            file: info.file,
-            line: info.line,
-            attributes: Vec::new(),
-            calls: 0,
-            errors: 0,
-            in_flight: 0,
-        });
-        by_function.len() - 1
+        position
     };
-    let mut counted_calls = Vec::new();
-    for site in counted_sites() {
-        let pos = entry(&site.info);
-        let (ok, error) = site.counts();
-        counted_calls.push((pos, ok + error, error));
+    let counted: Vec<_> = counted_sites()
+        .map(|site| (entry(&site.info, "counted"), site.counts()))
+        .collect();
+    let timed: Vec<_> = timed_sites()
+        .map(|site| {
+            let position = entry(&site.info, "timed");
+            (position, site.snapshot().count(), site.in_flight())
+        })
+        .collect();
+    for site in breaker_sites() {
+        entry(&site.info, "circuit_breaker");
     }
-    let mut timed_calls = Vec::new();
-    for site in timed_sites() {
-        let pos = entry(&site.info);
-        timed_calls.push((pos, site.snapshot().count(), site.in_flight()));
+    for (position, (ok, error)) in counted {
+        by_function[position].calls += ok + error;
+        by_function[position].errors += error;
     }
-    for (pos, calls, errors) in counted_calls {
-        let f = &mut by_function[pos];
-        f.attributes.push("counted");
-        f.calls += calls;
-        f.errors += errors;
-    }
-    for (pos, calls, in_flight) in timed_calls {
-        let f = &mut by_function[pos];
-        f.attributes.push("timed");
-        if !f.attributes.contains(&"counted") {
-            f.calls += calls;
+    for (position, calls, in_flight) in timed {
+        let stats = &mut by_function[position];
+        if !stats.attributes.contains(&"counted") {
+            stats.calls += calls;
         }
-        f.in_flight += in_flight;
+        stats.in_flight += in_flight;
     }
     by_function.sort_by(|a, b| (a.module, a.function).cmp(&(b.module, b.function)));
     by_function

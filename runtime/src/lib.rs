@@ -1,9 +1,24 @@
 //! Runtime of [telemark](https://docs.rs/telemark): what the code generated
-//! by `#[counted]`, `#[timed]`, `#[traced]` and `#[circuit_breaker]` calls, the span pipeline,
-//! circuit breakers and retry, the catalog of instrumented functions, Prometheus rendering and
-//! the HTTP endpoints.
+//! by `#[counted]`, `#[timed]`, `#[traced]` and `#[circuit_breaker]` calls,
+//! and the services behind it.
 //!
 //! Users depend on the `telemark` facade crate, which re-exports this crate.
+//!
+//! One folder per subsystem; data flows one way, from an annotated
+//! function's call-site `static` through a guard to the subsystem's cells,
+//! span record or breaker state, then out through exporters:
+//!
+//! - [`metrics`]: call-site cells and sharding, buckets, the catalog of
+//!   metric sites, Prometheus rendering, the `metrics` facade recorder;
+//! - [`trace`]: the span record, sampling, the export pipeline, exporters;
+//! - [`breaker`]: the breaker state machine, registry, retry and call sites;
+//! - `server`: the HTTP endpoints (`/metrics`, `/health`, `/ready`, `/status`);
+//! - [`propagation`]: W3C trace context in HTTP headers;
+//! - [`telemetry`]: start-up, where the subsystems are put together;
+//! - [`catalog`]: every instrumented function, over the subsystems' catalogs;
+//! - small shared leaves that import nothing above them: `clock`, `rng`,
+//!   `switch` (the kill switch), `call`, `error` ([`ConfigError`](telemetry::ConfigError))
+//!   and [`limits`] (the `telemark-limits` crate, shared with the macros).
 //!
 //! Hot path: every call site owns a `static` with its names and a `static`
 //! block of per-thread cache-line-aligned atomic cells. A call reads the
@@ -12,32 +27,26 @@
 
 #![warn(missing_docs)]
 
-mod breaker;
-mod buckets;
-mod catalog;
-mod propagation;
-mod render;
-mod shard;
-mod site;
+pub mod breaker;
+mod call;
+pub mod catalog;
+mod clock;
+mod error;
+pub mod metrics;
+pub mod propagation;
+mod rng;
+mod server;
 mod switch;
-mod telemetry;
-mod trace;
+pub mod telemetry;
+pub mod trace;
 
-pub use breaker::retry::RetryPolicyError;
-pub use breaker::{
-    BreakerClock, BreakerConfig, BreakerConfigError, BreakerError, BreakerState, BreakerStats,
-    CircuitBreaker, Jitter, ManualClock, Permit, RetryPolicy, Transition, Verdict,
-    MAX_HALF_OPEN_CALLS, MAX_WINDOW,
-};
-pub use buckets::{
-    set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS, MAX_BUCKETS,
-};
-pub use catalog::{instrumented_functions, FunctionStats};
-pub use propagation::{extract_context, inject_context, inject_context_from};
-pub use render::CONCURRENT_METRIC;
+/// The limits shared with the macros (the `telemark-limits` crate).
+pub use telemark_limits as limits;
+
+pub use breaker::{BreakerError, CircuitBreaker};
 pub use switch::{is_enabled, set_enabled};
-pub use telemetry::{Telemetry, TelemetryBuilder, TelemetryError, DEFAULT_LISTEN_ADDRESS};
-pub use trace::{BatchLimits, ConsoleExporter, OtlpProtocol, Root, Sampler, SamplerError, Traces};
+pub use telemetry::Telemetry;
+pub use trace::Traces;
 
 /// The `http` crate whose `HeaderMap` the propagation helpers use.
 pub use http;
@@ -51,14 +60,15 @@ pub use opentelemetry_sdk;
 pub mod __private {
     pub use crate::breaker::site::{
         attempt, every_error_fails, finish as breaker_finish, judge, refused, sleep,
-        sleep_blocking, Attempt, Attempts, BreakerResult, BreakerSite,
+        sleep_blocking, Attempt, Attempts, BreakerResult, BreakerSite, BREAKER_SITES,
     };
     pub use crate::breaker::{BreakerConfig, Jitter, RetryPolicy, Verdict};
-    pub use crate::buckets::default_bounds;
-    pub use crate::catalog::{Site, SITES};
-    pub use crate::site::{
-        clock, CallOnce, Classify, ClassifyOther, ClassifyResult, CountedGuard, CountedSite,
-        CounterCells, HistogramSnapshot, SiteInfo, TimedCells, TimedGuard, TimedSite,
+    pub use crate::call::CallOnce;
+    pub use crate::clock::clock;
+    pub use crate::metrics::catalog::{MetricSite, METRIC_SITES};
+    pub use crate::metrics::site::{
+        Classify, ClassifyOther, ClassifyResult, CountedGuard, CountedSite, CounterCells,
+        HistogramSnapshot, SiteInfo, TimedCells, TimedGuard, TimedSite,
     };
     pub use crate::switch::is_enabled;
     pub use crate::trace::span::{

@@ -47,7 +47,7 @@ impl Extractor for HeaderExtractor<'_> {
 ///
 /// ```
 /// let mut headers = http::HeaderMap::new();
-/// telemark_runtime::inject_context(&mut headers);
+/// telemark_runtime::propagation::inject_context(&mut headers);
 /// assert!(headers.get("traceparent").is_none(), "no span is current here");
 /// ```
 pub fn inject_context(headers: &mut HeaderMap) {
@@ -67,7 +67,7 @@ pub fn inject_context_from(context: &Context, headers: &mut HeaderMap) {
 /// # use telemark_runtime::opentelemetry::trace::TraceContextExt;
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
-/// let parent = telemark_runtime::extract_context(&headers);
+/// let parent = telemark_runtime::propagation::extract_context(&headers);
 /// assert!(parent.span().span_context().is_remote());
 /// let _attached = parent.attach(); // #[traced] calls made now are its children
 /// ```

@@ -14,7 +14,8 @@
 
 use std::hint::black_box;
 
-use telemark::{Root, Sampler, Traces};
+use telemark::trace::{Root, Sampler};
+use telemark::Traces;
 use telemark_peers::NoopExporter;
 
 #[inline(never)]

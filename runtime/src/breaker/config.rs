@@ -1,12 +1,10 @@
 //! A breaker's trip rules and timings, validated.
 
-use std::fmt;
 use std::time::Duration;
 
-use super::core::MAX_HALF_OPEN_CALLS;
+use telemark_limits::{MAX_HALF_OPEN_CALLS, MAX_WINDOW};
 
-/// The largest sliding window, in calls.
-pub const MAX_WINDOW: u32 = 10_000;
+use super::error::BreakerConfigError;
 
 /// How a circuit breaker decides to open and when it tries again.
 ///
@@ -16,7 +14,7 @@ pub const MAX_WINDOW: u32 = 10_000;
 ///
 /// ```
 /// use std::time::Duration;
-/// use telemark_runtime::BreakerConfig;
+/// use telemark_runtime::breaker::BreakerConfig;
 ///
 /// let config = BreakerConfig::new()
 ///     .consecutive_failures(0) // only the rate rule below
@@ -138,55 +136,56 @@ impl BreakerConfig {
     }
 
     /// Checks that the rules make sense together.
-    pub fn validate(&self) -> Result<(), BreakerConfigError> {
-        let error = |message: String| Err(BreakerConfigError(message));
+    pub const fn validate(&self) -> Result<(), BreakerConfigError> {
         if self.failure_rate > 100 {
-            return error(format!(
-                "failure_rate is a percentage from 1 to 100, got {}",
-                self.failure_rate
-            ));
+            return Err(BreakerConfigError::RateOutOfRange {
+                rule: "failure_rate",
+                percent: self.failure_rate,
+            });
         }
         if self.slow_call_rate > 100 {
-            return error(format!(
-                "slow_call_rate is a percentage from 1 to 100, got {}",
-                self.slow_call_rate
-            ));
+            return Err(BreakerConfigError::RateOutOfRange {
+                rule: "slow_call_rate",
+                percent: self.slow_call_rate,
+            });
         }
         if self.slow_call_rate > 0 && self.slow_call_nanos == 0 {
-            return error("slow_call_rate needs a slow_call threshold".to_owned());
+            return Err(BreakerConfigError::SlowCallRateWithoutThreshold);
         }
         if self.consecutive_failures == 0 && self.failure_rate == 0 && self.slow_call_rate == 0 {
-            return error(
-                "no trip rule: set consecutive_failures, failure_rate or slow_call_rate".to_owned(),
-            );
+            return Err(BreakerConfigError::NoTripRule);
         }
         if self.uses_window() {
             if self.window == 0 || self.window > MAX_WINDOW {
-                return error(format!(
-                    "window must be from 1 to {MAX_WINDOW} calls, got {}",
-                    self.window
-                ));
+                return Err(BreakerConfigError::WindowOutOfRange {
+                    window: self.window,
+                });
             }
             if self.min_calls == 0 || self.min_calls > self.window {
-                return error(format!(
-                    "min_calls must be from 1 to the window ({}), got {}",
-                    self.window, self.min_calls
-                ));
+                return Err(BreakerConfigError::MinCallsOutOfRange {
+                    min_calls: self.min_calls,
+                    window: self.window,
+                });
             }
         }
         if self.open_nanos == 0 {
-            return error("open_for must be longer than zero".to_owned());
+            return Err(BreakerConfigError::ZeroOpenDuration);
         }
         if self.open_max_nanos < self.open_nanos {
-            return error("open_for_max must not be shorter than open_for".to_owned());
+            return Err(BreakerConfigError::OpenForMaxShorter);
         }
         if self.half_open_calls == 0 || self.half_open_calls > MAX_HALF_OPEN_CALLS {
-            return error(format!(
-                "half_open_calls must be from 1 to {MAX_HALF_OPEN_CALLS}, got {}",
-                self.half_open_calls
-            ));
+            return Err(BreakerConfigError::HalfOpenCallsOutOfRange {
+                calls: self.half_open_calls,
+            });
         }
         Ok(())
+    }
+
+    /// [`validate`](Self::validate) for `const` contexts, where the error
+    /// cannot be dropped: whether the configuration is valid.
+    pub(crate) const fn is_valid(&self) -> bool {
+        self.validate().is_ok()
     }
 
     /// The open duration.
@@ -221,18 +220,6 @@ impl BreakerConfig {
         grown.min(self.open_max_nanos)
     }
 }
-
-/// A breaker configuration that cannot work, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BreakerConfigError(pub(crate) String);
-
-impl fmt::Display for BreakerConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid circuit breaker configuration: {}", self.0)
-    }
-}
-
-impl std::error::Error for BreakerConfigError {}
 
 #[cfg(test)]
 mod tests {

@@ -24,7 +24,7 @@ use super::config::BreakerConfig;
 /// The state of a circuit breaker.
 ///
 /// ```
-/// use telemark_runtime::BreakerState;
+/// use telemark_runtime::breaker::BreakerState;
 /// assert_eq!(BreakerState::HalfOpen.label(), "half_open");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,8 +92,9 @@ const ADMITTED_SHIFT: u32 = 3;
 const SUCCEEDED_SHIFT: u32 = ADMITTED_SHIFT + COUNT_BITS;
 const EPOCH_SHIFT: u32 = SUCCEEDED_SHIFT + COUNT_BITS;
 
-/// Trials in flight and successes are counted in 10 bits.
-pub const MAX_HALF_OPEN_CALLS: u32 = 1000;
+use telemark_limits::MAX_HALF_OPEN_CALLS;
+// Trials in flight and successes are counted in `COUNT_BITS` bits.
+const _: () = assert!(MAX_HALF_OPEN_CALLS as u64 <= COUNT_MASK);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Word(u64);

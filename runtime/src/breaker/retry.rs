@@ -5,8 +5,11 @@
 //! keep borrowing its arguments), and only needs "the delay before retry
 //! n", a pure function that tests pin exactly.
 
-use std::fmt;
 use std::time::Duration;
+
+use telemark_limits::MAX_ATTEMPTS;
+
+use super::error::RetryPolicyError;
 
 /// How a retry delay is randomised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +27,7 @@ pub enum Jitter {
 ///
 /// ```
 /// use std::time::Duration;
-/// use telemark_runtime::{Jitter, RetryPolicy};
+/// use telemark_runtime::breaker::{Jitter, RetryPolicy};
 ///
 /// let policy = RetryPolicy::new(4, Duration::from_millis(100), Duration::from_millis(250), Jitter::None);
 /// let delays: Vec<Duration> = (1..4).map(|retry| policy.ceiling(retry)).collect();
@@ -38,9 +41,6 @@ pub struct RetryPolicy {
     jitter: Jitter,
 }
 
-/// The most attempts a retry policy may make.
-pub const MAX_ATTEMPTS: u32 = 100;
-
 impl RetryPolicy {
     /// A policy; see [`RetryPolicy::validate`] for the limits.
     pub const fn new(attempts: u32, min: Duration, max: Duration, jitter: Jitter) -> Self {
@@ -52,18 +52,19 @@ impl RetryPolicy {
         }
     }
 
-    /// Checks the limits: 1 to 100 attempts, `min` not longer than `max`.
-    pub fn validate(&self) -> Result<(), RetryPolicyError> {
+    /// Checks the limits: 1 to [`MAX_ATTEMPTS`] attempts, `min` not longer
+    /// than `max`.
+    pub const fn validate(&self) -> Result<(), RetryPolicyError> {
         if self.attempts == 0 || self.attempts > MAX_ATTEMPTS {
-            return Err(RetryPolicyError(format!(
-                "attempts must be from 1 to {MAX_ATTEMPTS}, got {}",
-                self.attempts
-            )));
+            return Err(RetryPolicyError::AttemptsOutOfRange {
+                attempts: self.attempts,
+            });
         }
         if self.min_nanos > self.max_nanos {
-            return Err(RetryPolicyError(
-                "the shortest backoff is longer than the longest".to_owned(),
-            ));
+            return Err(RetryPolicyError::BackoffInverted {
+                min: Duration::from_nanos(self.min_nanos),
+                max: Duration::from_nanos(self.max_nanos),
+            });
         }
         Ok(())
     }
@@ -108,18 +109,6 @@ const fn saturating_nanos(duration: Duration) -> u64 {
         nanos as u64
     }
 }
-
-/// A retry policy that cannot work, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicyError(String);
-
-impl fmt::Display for RetryPolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid retry policy: {}", self.0)
-    }
-}
-
-impl std::error::Error for RetryPolicyError {}
 
 #[cfg(test)]
 mod tests {

@@ -11,14 +11,23 @@ use std::time::Duration;
 
 use opentelemetry::KeyValue;
 
-use super::{
-    get_or_register, BreakerConfig, BreakerConfigError, BreakerError, CircuitBreaker, Permit,
-    RetryPolicy, Verdict,
-};
-use crate::catalog::{Site, SITES};
-use crate::site::SiteInfo;
+use linkme::distributed_slice;
+
+use super::circuit::{CircuitBreaker, Permit};
+use super::config::BreakerConfig;
+use super::core::Verdict;
+use super::error::{BreakerError, BreakerRegistryError};
+use super::registry::get_or_register;
+use super::retry::RetryPolicy;
+use crate::metrics::site::SiteInfo;
+use crate::rng::random_u64;
 use crate::switch::is_enabled;
-use crate::trace::span::{event_on_current_span, random_u64};
+use crate::trace::event_on_current_span;
+
+/// Every `#[circuit_breaker]` function linked into the program.
+#[doc(hidden)]
+#[distributed_slice]
+pub static BREAKER_SITES: [&'static BreakerSite];
 
 /// One `#[circuit_breaker]` function.
 pub struct BreakerSite {
@@ -41,6 +50,20 @@ impl BreakerSite {
         retry: Option<RetryPolicy>,
         timeout: Option<Duration>,
     ) -> Self {
+        // In a `static`'s initialiser, a configuration or policy outside
+        // the runtime's limits fails the build.
+        if let Some(config) = &config {
+            assert!(
+                config.is_valid(),
+                "#[circuit_breaker] configuration outside telemark's limits"
+            );
+        }
+        if let Some(retry) = &retry {
+            assert!(
+                retry.validate().is_ok(),
+                "#[circuit_breaker] retry policy outside telemark's limits"
+            );
+        }
         BreakerSite {
             info,
             name,
@@ -89,17 +112,14 @@ impl BreakerSite {
 }
 
 /// Every `#[circuit_breaker]` function linked into the program.
-pub(crate) fn sites() -> impl Iterator<Item = &'static BreakerSite> {
-    SITES.iter().filter_map(|site| match site {
-        Site::Breaker(breaker) => Some(*breaker),
-        _ => None,
-    })
+pub(crate) fn breaker_sites() -> impl Iterator<Item = &'static BreakerSite> {
+    BREAKER_SITES.iter().copied()
 }
 
 /// The configuration functions sharing `name` agree on: the one set by the
 /// first function (by module and name) that sets one, else the default.
 fn shared_config(name: &str) -> BreakerConfig {
-    let mut configured: Vec<&BreakerSite> = sites()
+    let mut configured: Vec<&BreakerSite> = breaker_sites()
         .filter(|site| site.name == name && site.config.is_some())
         .collect();
     configured.sort_by_key(|site| (site.info.module, site.info.function));
@@ -111,21 +131,17 @@ fn shared_config(name: &str) -> BreakerConfig {
 
 /// Checks that functions sharing a breaker name do not configure it
 /// differently (`Telemetry` start-up runs this).
-pub fn check_breaker_sites() -> Result<(), BreakerConfigError> {
-    let all: Vec<&BreakerSite> = sites().collect();
+pub fn check_breaker_sites() -> Result<(), BreakerRegistryError> {
+    let all: Vec<&BreakerSite> = breaker_sites().collect();
     for (i, site) in all.iter().enumerate() {
         let Some(config) = site.config else { continue };
         for other in &all[i + 1..] {
             if other.name == site.name && other.config.is_some_and(|c| c != config) {
-                return Err(BreakerConfigError(format!(
-                    "circuit breaker `{}` is configured differently by `{}::{}` and `{}::{}`; \
-                     configure it once and give the other functions only its name",
-                    site.name,
-                    site.info.module,
-                    site.info.function,
-                    other.info.module,
-                    other.info.function
-                )));
+                return Err(BreakerRegistryError::Conflict {
+                    breaker: site.name.to_owned(),
+                    first: format!("{}::{}", site.info.module, site.info.function),
+                    second: format!("{}::{}", other.info.module, other.info.function),
+                });
             }
         }
     }

@@ -11,7 +11,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 /// Prints each span as one line: name, duration, ids, status, attributes.
 ///
 /// ```
-/// let traces = telemark_runtime::Traces::exporter(telemark_runtime::ConsoleExporter::stdout());
+/// let traces = telemark_runtime::Traces::exporter(telemark_runtime::trace::ConsoleExporter::stdout());
 /// # let _ = traces;
 /// ```
 pub struct ConsoleExporter {

@@ -1,6 +1,28 @@
 //! Traces: what `#[traced]` records, how spans are sampled and exported.
+//!
+//! This folder owns:
+//! - `span`: the hot path: sampling decisions, ids, the span record and the
+//!   guards generated code creates;
+//! - `sampler`: head sampling as the OpenTelemetry samplers define it;
+//! - `pipeline`: the bounded queue and the export thread batching into any
+//!   `opentelemetry_sdk` span exporter, counting every export and drop;
+//! - `events`: events added to a running span by code that cannot reach it;
+//! - `console` and `otlp`: the exporters telemark configures itself;
+//! - [`Traces`]: where spans go and how they are sampled.
+//!
+//! ```no_run
+//! use telemark_runtime::trace::{Sampler, Traces};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let _telemetry = telemark_runtime::builder!()
+//!     .traces(Traces::from_env().sampler(Sampler::TraceIdRatio(0.1)))
+//!     .start()?;
+//! # Ok(()) }
+//! ```
 
 mod console;
+mod error;
+mod events;
+mod otlp;
 pub(crate) mod pipeline;
 mod sampler;
 pub(crate) mod span;
@@ -12,79 +34,24 @@ use opentelemetry_sdk::trace::SpanExporter;
 use opentelemetry_sdk::Resource;
 
 pub use console::ConsoleExporter;
+pub use error::TraceError;
+pub(crate) use events::event_on_current_span;
+pub use otlp::OtlpProtocol;
 pub use pipeline::BatchLimits;
-pub use sampler::{Root, Sampler, SamplerError};
+pub use sampler::{Root, Sampler};
+
+use crate::error::ConfigError;
 
 type Installer = Box<
-    dyn FnOnce(
-            &Resource,
-            Sampler,
-            BatchLimits,
-        ) -> Result<pipeline::PipelineHandle, crate::TelemetryError>
+    dyn FnOnce(&Resource, Sampler, BatchLimits) -> Result<pipeline::PipelineHandle, TraceError>
         + Send,
 >;
 
-/// The OTLP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OtlpProtocol {
-    /// OTLP over gRPC (default port 4317).
-    Grpc,
-    /// OTLP over HTTP with protobuf bodies (default port 4318, path `/v1/traces`).
-    HttpProtobuf,
-}
-
-impl OtlpProtocol {
-    /// Reads `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else
-    /// `OTEL_EXPORTER_OTLP_PROTOCOL`: `grpc` (the default) or `http/protobuf`.
-    ///
-    /// ```
-    /// assert!(telemark_runtime::OtlpProtocol::from_env().is_ok());
-    /// ```
-    pub fn from_env() -> Result<Self, crate::TelemetryError> {
-        let value = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
-            .unwrap_or_default();
-        match value.trim() {
-            "" | "grpc" => Ok(OtlpProtocol::Grpc),
-            "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
-            other => Err(crate::TelemetryError::Config(format!(
-                "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported; use grpc or http/protobuf"
-            ))),
-        }
-    }
-}
-
-fn otlp_exporter(
-    protocol: OtlpProtocol,
-    endpoint: Option<String>,
-) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    use opentelemetry_otlp::WithExportConfig;
-    let built = match protocol {
-        OtlpProtocol::Grpc => {
-            let builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
-            match endpoint {
-                Some(endpoint) => builder.with_endpoint(endpoint).build(),
-                None => builder.build(),
-            }
-        }
-        OtlpProtocol::HttpProtobuf => {
-            let builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
-            match endpoint {
-                Some(endpoint) => builder.with_endpoint(endpoint).build(),
-                None => builder.build(),
-            }
-        }
-    };
-    built.map_err(|error| format!("cannot build the OTLP span exporter: {error}"))
-}
-
 /// Where `#[traced]` spans go, and how they are sampled. Pass it to
-/// [`TelemetryBuilder::traces`](crate::TelemetryBuilder::traces).
+/// [`TelemetryBuilder::traces`](crate::telemetry::TelemetryBuilder::traces).
 ///
 /// ```no_run
-/// use telemark_runtime::{Sampler, Traces};
+/// use telemark_runtime::trace::{Sampler, Traces};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let _telemetry = telemark_runtime::builder!()
 ///     .traces(Traces::console().sampler(Sampler::TraceIdRatio(0.1)).environment("staging"))
@@ -126,7 +93,7 @@ impl Traces {
         Self::with_installer(|resource, sampler, limits| {
             let protocol = OtlpProtocol::from_env()?;
             pipeline::install(
-                move || otlp_exporter(protocol, None),
+                move || otlp::otlp_exporter(protocol, None),
                 resource,
                 sampler,
                 limits,
@@ -148,7 +115,7 @@ impl Traces {
     fn otlp_to(protocol: OtlpProtocol, endpoint: String) -> Self {
         Self::with_installer(move |resource, sampler, limits| {
             pipeline::install(
-                move || otlp_exporter(protocol, Some(endpoint)),
+                move || otlp::otlp_exporter(protocol, Some(endpoint)),
                 resource,
                 sampler,
                 limits,
@@ -180,11 +147,7 @@ impl Traces {
     }
 
     fn with_installer(
-        installer: impl FnOnce(
-                &Resource,
-                Sampler,
-                BatchLimits,
-            ) -> Result<pipeline::PipelineHandle, crate::TelemetryError>
+        installer: impl FnOnce(&Resource, Sampler, BatchLimits) -> Result<pipeline::PipelineHandle, TraceError>
             + Send
             + 'static,
     ) -> Self {
@@ -225,22 +188,23 @@ impl Traces {
     pub(crate) fn install(
         self,
         service_name: &str,
-    ) -> Result<pipeline::PipelineHandle, crate::TelemetryError> {
+    ) -> Result<pipeline::PipelineHandle, TraceError> {
         let limits = &self.limits;
         if limits.max_queue_size == 0
             || limits.max_export_batch_size == 0
             || limits.scheduled_delay.is_zero()
             || limits.export_timeout.is_zero()
         {
-            return Err(crate::TelemetryError::Config(format!(
-                "batch limits must all be positive: {limits:?}"
+            return Err(TraceError::Config(ConfigError::new(
+                "batch_limits",
+                format!("{limits:?}"),
+                "batch limits must all be positive",
             )));
         }
         validate_resource_attributes_env()?;
         let sampler = match self.sampler {
             Some(sampler) => sampler,
-            None => Sampler::from_env()
-                .map_err(|error| crate::TelemetryError::Config(error.to_string()))?,
+            None => Sampler::from_env()?,
         };
         let mut resource = Resource::builder().with_service_name(service_name.to_owned());
         if let Some(environment) = self.environment {
@@ -254,7 +218,7 @@ impl Traces {
 
 /// `OTEL_RESOURCE_ATTRIBUTES` must be `key=value` pairs separated by commas
 /// (the SDK would skip malformed entries silently).
-fn validate_resource_attributes_env() -> Result<(), crate::TelemetryError> {
+fn validate_resource_attributes_env() -> Result<(), ConfigError> {
     let Ok(value) = std::env::var("OTEL_RESOURCE_ATTRIBUTES") else {
         return Ok(());
     };
@@ -266,9 +230,8 @@ fn validate_resource_attributes_env() -> Result<(), crate::TelemetryError> {
         match entry.split_once('=') {
             Some((key, _)) if !key.trim().is_empty() => {}
             _ => {
-                return Err(crate::TelemetryError::Config(format!(
-                    "OTEL_RESOURCE_ATTRIBUTES entry {entry:?} is not key=value"
-                )))
+                let reason = format!("entry {entry:?} is not key=value");
+                return Err(ConfigError::new("OTEL_RESOURCE_ATTRIBUTES", value, reason));
             }
         }
     }
@@ -276,15 +239,17 @@ fn validate_resource_attributes_env() -> Result<(), crate::TelemetryError> {
 }
 
 /// Whether `OTEL_SDK_DISABLED` asks for no telemetry SDK (tracing off).
-pub(crate) fn sdk_disabled_by_env() -> Result<bool, crate::TelemetryError> {
+pub(crate) fn sdk_disabled_by_env() -> Result<bool, ConfigError> {
     match std::env::var("OTEL_SDK_DISABLED") {
         Err(_) => Ok(false),
         Ok(value) => match value.trim().to_ascii_lowercase().as_str() {
             "" | "false" => Ok(false),
             "true" => Ok(true),
-            other => Err(crate::TelemetryError::Config(format!(
-                "OTEL_SDK_DISABLED={other:?} is neither true nor false"
-            ))),
+            _ => Err(ConfigError::new(
+                "OTEL_SDK_DISABLED",
+                value,
+                "expected true or false",
+            )),
         },
     }
 }

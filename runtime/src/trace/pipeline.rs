@@ -14,9 +14,10 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter, SpanLinks};
 use opentelemetry_sdk::Resource;
 
+use super::error::TraceError;
 use super::sampler::Sampler;
 use super::span::{Kind, SpanRecord};
-use crate::site::clock;
+use crate::clock::clock;
 
 /// Spans handed to an exporter successfully, over the process's life.
 pub(crate) static SPANS_EXPORTED: AtomicU64 = AtomicU64::new(0);
@@ -175,25 +176,25 @@ pub(crate) fn install<E, F>(
     resource: &Resource,
     sampler: Sampler,
     limits: BatchLimits,
-) -> Result<PipelineHandle, crate::TelemetryError>
+) -> Result<PipelineHandle, TraceError>
 where
     E: SpanExporter + 'static,
-    F: FnOnce() -> Result<E, String>,
+    F: FnOnce() -> Result<E, TraceError>,
 {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(crate::TelemetryError::Runtime)?;
+        .map_err(TraceError::Thread)?;
     let built = {
         let _context = runtime.enter();
         build_exporter()
     };
     let mut exporter = match built {
         Ok(exporter) => exporter,
-        Err(message) => {
+        Err(error) => {
             // Dropping a runtime inside an async context panics: not here.
             std::thread::spawn(move || drop(runtime));
-            return Err(crate::TelemetryError::Config(message));
+            return Err(error);
         }
     };
     exporter.set_resource(resource);
@@ -220,7 +221,7 @@ where
             };
             worker.run(pipeline);
         })
-        .map_err(crate::TelemetryError::Runtime)?;
+        .map_err(TraceError::Thread)?;
     let _ = pipeline.worker.set(thread.thread().clone());
     let _install = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     CURRENT.store(

@@ -1,11 +1,11 @@
 //! Head sampling, as the OpenTelemetry samplers define it.
 
-use std::fmt;
+use crate::error::ConfigError;
 
 /// Which calls get a span.
 ///
 /// ```
-/// use telemark_runtime::Sampler;
+/// use telemark_runtime::trace::Sampler;
 /// assert_eq!(Sampler::from_env_values(Some("traceidratio"), Some("0.25")), Ok(Sampler::TraceIdRatio(0.25)));
 /// assert!(Sampler::from_env_values(Some("sometimes"), None).is_err());
 /// ```
@@ -39,34 +39,24 @@ impl Default for Sampler {
     }
 }
 
-/// An invalid sampler setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SamplerError(pub String);
-
-impl fmt::Display for SamplerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for SamplerError {}
-
-fn ratio_arg(arg: Option<&str>) -> Result<f64, SamplerError> {
+fn ratio_arg(arg: Option<&str>) -> Result<f64, ConfigError> {
     let Some(text) = arg.filter(|t| !t.trim().is_empty()) else {
         return Ok(1.0);
     };
     match text.trim().parse::<f64>() {
         Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
-        _ => Err(SamplerError(format!(
-            "OTEL_TRACES_SAMPLER_ARG={text:?} is not a ratio between 0 and 1"
-        ))),
+        _ => Err(ConfigError::new(
+            "OTEL_TRACES_SAMPLER_ARG",
+            text,
+            "expected a ratio from 0 to 1",
+        )),
     }
 }
 
 impl Sampler {
     /// A sampler from `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`
     /// values (`None`: unset, giving the default).
-    pub fn from_env_values(name: Option<&str>, arg: Option<&str>) -> Result<Self, SamplerError> {
+    pub fn from_env_values(name: Option<&str>, arg: Option<&str>) -> Result<Self, ConfigError> {
         let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
             return Ok(Sampler::default());
         };
@@ -78,17 +68,18 @@ impl Sampler {
             "parentbased_always_off" => Sampler::ParentBased(Root::AlwaysOff),
             "parentbased_traceidratio" => Sampler::ParentBased(Root::TraceIdRatio(ratio_arg(arg)?)),
             other => {
-                return Err(SamplerError(format!(
-                    "OTEL_TRACES_SAMPLER={other:?} is not one of always_on, always_off, \
-                     traceidratio, parentbased_always_on, parentbased_always_off, \
-                     parentbased_traceidratio"
-                )))
+                return Err(ConfigError::new(
+                    "OTEL_TRACES_SAMPLER",
+                    other,
+                    "expected one of always_on, always_off, traceidratio, \
+                     parentbased_always_on, parentbased_always_off, parentbased_traceidratio",
+                ))
             }
         })
     }
 
     /// Reads `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
-    pub fn from_env() -> Result<Self, SamplerError> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         let name = std::env::var("OTEL_TRACES_SAMPLER").ok();
         let arg = std::env::var("OTEL_TRACES_SAMPLER_ARG").ok();
         Self::from_env_values(name.as_deref(), arg.as_deref())

@@ -6,19 +6,19 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context as TaskContext, Poll};
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::{Context, ContextGuard, KeyValue, Value};
 
+use super::events::{take_pending_events, PENDING_EVENTS};
 use super::pipeline::{self, Pipeline};
-use crate::site::clock;
+use crate::clock::clock;
+use crate::rng::{nonzero_random_u64, random_u64};
 use crate::switch::is_enabled;
 
 /// `SpanKind` as stored in a call site's `static`.
@@ -79,6 +79,10 @@ impl SpanRecord {
         self.extra.get_or_insert_with(Box::default)
     }
 
+    pub(crate) fn add_events(&mut self, events: impl IntoIterator<Item = RecordedEvent>) {
+        self.extra().events.extend(events);
+    }
+
     /// Adds an attribute (from `fields(...)`, `args(...)` or `ret`).
     #[inline]
     pub fn attribute(&mut self, key: &'static str, value: impl IntoAttributeValue) {
@@ -113,14 +117,14 @@ impl SpanRecord {
             Some(pipeline) if abnormally => self.end_abnormally(pipeline),
             Some(pipeline) => self.end(pipeline),
             None => {
-                super::pipeline::SPANS_DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                pipeline::SPANS_DROPPED.fetch_add(1, Relaxed);
             }
         }
     }
 
     fn end(mut self, pipeline: &Pipeline) {
         if PENDING_EVENTS.load(Relaxed) != 0 {
-            self.take_pending_events();
+            take_pending_events(&mut self);
         }
         self.end_ticks = clock().raw();
         pipeline.submit(self);
@@ -136,56 +140,6 @@ impl SpanRecord {
         }
         self.end(pipeline);
     }
-}
-
-/// Events for spans that are running, added by code that cannot reach the
-/// span's record (a circuit breaker inside a `#[traced]` function), keyed by
-/// span id; a span takes its own when it ends. Bounded: the oldest go first.
-static PENDING: Mutex<VecDeque<(u64, RecordedEvent)>> = Mutex::new(VecDeque::new());
-static PENDING_EVENTS: AtomicUsize = AtomicUsize::new(0);
-const MAX_PENDING_EVENTS: usize = 1024;
-
-impl SpanRecord {
-    #[cold]
-    fn take_pending_events(&mut self) {
-        let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-        let (mine, others): (VecDeque<_>, VecDeque<_>) = pending
-            .drain(..)
-            .partition(|(span_id, _)| *span_id == self.span_id);
-        *pending = others;
-        PENDING_EVENTS.store(pending.len(), Relaxed);
-        drop(pending);
-        if !mine.is_empty() {
-            self.extra()
-                .events
-                .extend(mine.into_iter().map(|(_, event)| event));
-        }
-    }
-}
-
-/// Adds an event to the sampled span current on this thread, if any.
-pub(crate) fn event_on_current_span(name: &'static str, attributes: Vec<KeyValue>) {
-    if pipeline::current().is_none() {
-        return;
-    }
-    let span_id = Context::map_current(|cx| {
-        let span = cx.span();
-        let context = span.span_context();
-        (context.is_valid() && context.is_sampled())
-            .then(|| u64::from_be_bytes(context.span_id().to_bytes()))
-    });
-    let Some(span_id) = span_id else { return };
-    let event = RecordedEvent {
-        name,
-        ticks: clock().raw(),
-        attributes,
-    };
-    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-    if pending.len() >= MAX_PENDING_EVENTS {
-        pending.pop_front();
-    }
-    pending.push_back((span_id, event));
-    PENDING_EVENTS.store(pending.len(), Relaxed);
 }
 
 /// Values `fields(...)` accept: numbers, booleans and strings.
@@ -263,34 +217,6 @@ thread_local! {
     /// Depth of unsampled root spans running on this thread: their children
     /// are not sampled either, without allocating a context for them.
     static UNSAMPLED: Cell<u32> = const { Cell::new(0) };
-    static RNG: Cell<u64> = Cell::new(seed());
-}
-
-fn seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(clock().raw());
-    hasher.finish() | 1
-}
-
-/// wyrand: fast, good enough for ids and jitter (not for secrets).
-#[inline]
-pub(crate) fn random_u64() -> u64 {
-    RNG.with(|state| {
-        let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
-        state.set(s);
-        let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
-        ((t >> 64) as u64) ^ (t as u64)
-    })
-}
-
-fn nonzero_random() -> u64 {
-    loop {
-        let value = random_u64();
-        if value != 0 {
-            return value;
-        }
-    }
 }
 
 /// The decision for a new span.
@@ -365,7 +291,7 @@ fn begin_slow(
             }
             trace_id = candidate;
         }
-        let span_id = nonzero_random();
+        let span_id = nonzero_random_u64();
         let (parent_span_id, parent_is_remote, trace_state) = if valid {
             (
                 u64::from_be_bytes(parent.span_id().to_bytes()),
@@ -415,7 +341,7 @@ fn begin_slow(
 }
 
 fn new_trace_id() -> u128 {
-    (u128::from(nonzero_random()) << 64) | u128::from(random_u64())
+    (u128::from(nonzero_random_u64()) << 64) | u128::from(random_u64())
 }
 
 /// Stack storage for a synchronous call's span, declared by generated code
@@ -572,32 +498,32 @@ impl Drop for UnsampledDepth {
     }
 }
 
-/// A future running inside an [`AsyncSpan`].
-pub struct Instrumented<F> {
-    future: F,
-    span: Option<AsyncSpan>,
+pin_project_lite::pin_project! {
+    /// A future running inside an [`AsyncSpan`].
+    pub struct Instrumented<F> {
+        #[pin]
+        future: F,
+        span: Option<AsyncSpan>,
+    }
 }
 
 impl<F: Future> Future for Instrumented<F> {
     type Output = (F::Output, AsyncSpan);
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        // SAFETY: `future` is structurally pinned (never moved out while
-        // pinned); `span` is not pinned and only taken by value at the end.
-        let this = unsafe { self.get_unchecked_mut() };
-        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        let this = self.project();
         let Some(span) = this.span.as_ref() else {
             panic!("Instrumented polled after completion");
         };
         let poll = match &span.state {
-            AsyncState::Inert => future.poll(cx),
+            AsyncState::Inert => this.future.poll(cx),
             AsyncState::UnsampledRoot => {
                 let _depth = UnsampledDepth::enter();
-                future.poll(cx)
+                this.future.poll(cx)
             }
             AsyncState::Sampled(_, context) => {
                 let _attached = context.clone().attach();
-                future.poll(cx)
+                this.future.poll(cx)
             }
         };
         match poll {

@@ -34,7 +34,7 @@ fn main() {
     assert_eq!(find(2), Some(2));
     assert_eq!(delta(-1), -1);
     assert_eq!(through_a_reexport(), 1);
-    let delta_stats = telemark::instrumented_functions()
+    let delta_stats = telemark::catalog::instrumented_functions()
         .into_iter()
         .find(|f| f.function == "delta")
         .unwrap();

@@ -79,7 +79,7 @@ fn main() {
     assert_eq!(block_on(client.call(5)), Ok(15));
     assert!(block_on(client.ping()));
     assert_eq!(block_on(client.borrow_name("n")), "n");
-    let fetch_stats = telemark::instrumented_functions()
+    let fetch_stats = telemark::catalog::instrumented_functions()
         .into_iter()
         .find(|f| f.function == "fetch")
         .unwrap();

@@ -131,12 +131,12 @@ fn main() {
     assert_unpin(&future);
     assert_eq!(block_on(future), 5);
     assert_eq!(Worker.both_levels(), 7);
-    let names: Vec<_> = telemark::instrumented_functions()
+    let names: Vec<_> = telemark::catalog::instrumented_functions()
         .into_iter()
         .map(|f| f.function)
         .collect();
     assert!(names.contains(&"match"), "raw identifiers lose their r#: {names:?}");
-    let both = telemark::instrumented_functions()
+    let both = telemark::catalog::instrumented_functions()
         .into_iter()
         .find(|f| f.function == "Worker::both_levels")
         .expect("a method-level attribute in an annotated impl is named Type::method");

@@ -116,12 +116,12 @@ fn main() {
     let panicked = std::panic::catch_unwind(|| diverges("stop"));
     let _ = std::panic::take_hook();
     assert!(panicked.is_err());
-    let diverging = telemark::instrumented_functions()
+    let diverging = telemark::catalog::instrumented_functions()
         .into_iter()
         .find(|f| f.function == "diverges")
         .unwrap();
     assert_eq!((diverging.calls, diverging.errors), (1, 1));
-    let functions = telemark::instrumented_functions();
+    let functions = telemark::catalog::instrumented_functions();
     assert_eq!(functions.len(), 13);
     assert!(functions.iter().all(|f| f.calls > 0), "{functions:?}");
 }

@@ -91,7 +91,7 @@ fn main() {
     assert_eq!(square.area(), 4.0);
     assert!(square.scale(0.0).is_err());
     assert_eq!(Single.alone(), 1);
-    let names: Vec<_> = telemark::instrumented_functions()
+    let names: Vec<_> = telemark::catalog::instrumented_functions()
         .into_iter()
         .map(|f| f.function)
         .collect();

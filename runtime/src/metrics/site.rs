@@ -8,10 +8,10 @@
 #![allow(missing_docs)] // hidden API for generated code
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
 
-use crate::buckets::{default_bounds, MAX_BUCKETS};
-use crate::shard::{shard_index, SHARDS};
+use super::buckets::{default_bounds, default_bounds_for_recording, MAX_BUCKETS};
+use super::shard::{shard_index, SHARDS};
+use crate::clock::clock;
 use crate::switch::is_enabled;
 
 /// Where an instrumented function lives and how its series are named.
@@ -177,12 +177,20 @@ pub struct TimedSite {
 
 impl TimedSite {
     /// `bounds`: this function's own bucket bounds in nanoseconds (validated
-    /// by the macro), or `None` for the process-wide defaults.
+    /// by the macro, and checked again here: in a `static`'s initialiser,
+    /// bounds the cells cannot hold fail the build), or `None` for the
+    /// process-wide defaults.
     pub const fn new(
         info: SiteInfo,
         cells: &'static TimedCells,
         bounds: Option<&'static [u64]>,
     ) -> Self {
+        if let Some(bounds) = bounds {
+            assert!(
+                telemark_limits::bucket_nanos_are_valid(bounds),
+                "#[timed] bucket bounds outside telemark's limits"
+            );
+        }
         TimedSite {
             info,
             cells,
@@ -190,21 +198,20 @@ impl TimedSite {
         }
     }
 
-    #[inline(always)]
-    pub(crate) fn bounds(&self) -> &'static [u64] {
+    /// The bounds to read the cells with.
+    fn bounds(&self) -> &'static [u64] {
         match self.bounds {
             Some(own) => own,
             None => default_bounds(),
         }
     }
 
-    pub(crate) fn uses_default_bounds(&self) -> bool {
-        self.bounds.is_none()
-    }
-
     #[inline(always)]
     fn observe(&self, nanos: u64) {
-        let bounds = self.bounds();
+        let bounds = match self.bounds {
+            Some(own) => own,
+            None => default_bounds_for_recording(),
+        };
         let slot = bounds
             .iter()
             .position(|&bound| nanos <= bound)
@@ -213,6 +220,15 @@ impl TimedSite {
         shard.in_flight.fetch_sub(1, Relaxed);
         shard.sum_nanos.fetch_add(nanos, Relaxed);
         shard.buckets[slot].fetch_add(1, Relaxed);
+    }
+
+    /// Records one finished call of `nanos`, as a guard would.
+    #[cfg(test)]
+    pub(crate) fn record_for_test(&self, nanos: u64) {
+        self.cells.shards[shard_index()]
+            .in_flight
+            .fetch_add(1, Relaxed);
+        self.observe(nanos);
     }
 
     /// Calls currently running.
@@ -286,15 +302,6 @@ impl Drop for TimedGuard {
     }
 }
 
-static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-
-/// The process's calibrated TSC clock (falls back to the OS monotonic clock
-/// where the CPU has no usable TSC).
-#[inline(always)]
-pub fn clock() -> &'static quanta::Clock {
-    CLOCK.get_or_init(quanta::Clock::new)
-}
-
 /// Wraps a returned value so that method resolution can tell `Result`s from
 /// everything else (see [`ClassifyResult`] and [`ClassifyOther`]).
 pub struct Classify<'a, T>(pub &'a T);
@@ -321,15 +328,6 @@ impl<T> ClassifyOther for &Classify<'_, T> {
     fn telemark_is_error(&self) -> bool {
         false
     }
-}
-
-/// A value generated code moves into its wrapper closure so the closure is
-/// `FnOnce`, which lets a method return borrows of `&mut self` through it.
-pub struct CallOnce;
-
-impl CallOnce {
-    #[inline(always)]
-    pub fn consume(self) {}
 }
 
 #[cfg(test)]
@@ -365,12 +363,8 @@ mod tests {
 
     #[test]
     fn observations_land_in_the_right_bucket() {
-        // observe() pairs with an in-flight increment made by TimedGuard::new.
         for nanos in [0, 1_000, 1_001, 1_000_000, 5_000_000] {
-            TEST_CELLS.shards[shard_index()]
-                .in_flight
-                .fetch_add(1, Relaxed);
-            TEST_SITE.observe(nanos);
+            TEST_SITE.record_for_test(nanos);
         }
         let snap = TEST_SITE.snapshot();
         assert_eq!(snap.cumulative, vec![2, 4, 5]);

@@ -1,0 +1,25 @@
+//! Function metrics: what `#[counted]` and `#[timed]` record and how
+//! `/metrics` shows it.
+//!
+//! This folder owns:
+//! - `site`: the per-call-site statics (names, labels, cells) and the guards
+//!   generated code creates on each call;
+//! - `shard`: per-thread cell selection, so threads calling one function do
+//!   not share a cache line;
+//! - `buckets`: histogram bounds (the spec's defaults, per-function and
+//!   process-wide bounds);
+//! - `catalog`: the link-time slice of every `#[counted]` / `#[timed]` site;
+//! - `render` and `exposition`: the Prometheus text format, also used by the
+//!   other subsystems for their own series.
+
+pub(crate) mod buckets;
+pub(crate) mod catalog;
+pub(crate) mod exposition;
+pub(crate) mod recorder;
+pub(crate) mod render;
+pub(crate) mod shard;
+pub(crate) mod site;
+
+pub use buckets::{set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS};
+pub use render::CONCURRENT_METRIC;
+pub use site::HistogramSnapshot;
