@@ -1,11 +1,27 @@
-//! Every instrumented function in the program, gathered from the
-//! subsystems' link-time catalogs (metrics and breakers).
+//! Every instrumented function in the program, gathered from the link-time
+//! catalogs: one entry per instrumented function (its `Site`), one per
+//! circuit-breaker function.
 
 use std::collections::HashMap;
 
 use crate::breaker::site::breaker_sites;
-use crate::metrics::catalog::{counted_sites, timed_sites};
-use crate::metrics::site::SiteInfo;
+use crate::call::FUNCTION_SITES;
+use crate::metrics::site::{Counter, Histogram};
+use crate::site::SiteInfo;
+
+/// Every function's counter, with where the function is.
+pub(crate) fn counted_sites() -> impl Iterator<Item = (&'static SiteInfo, &'static Counter)> {
+    FUNCTION_SITES
+        .iter()
+        .filter_map(|site| Some((&site.metrics.info, site.metrics.counter.as_ref()?)))
+}
+
+/// Every function's histogram, with where the function is.
+pub(crate) fn timed_sites() -> impl Iterator<Item = (&'static SiteInfo, &'static Histogram)> {
+    FUNCTION_SITES
+        .iter()
+        .filter_map(|site| Some((&site.metrics.info, site.metrics.histogram.as_ref()?)))
+}
 
 /// What the catalog knows about one instrumented function.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,10 +35,11 @@ pub struct FunctionStats {
     pub file: &'static str,
     /// Line of the function's name.
     pub line: u32,
-    /// Which catalogued attributes it has (`"counted"`, `"timed"`,
+    /// Its attributes (`"counted"`, `"timed"`, `"traced"`,
     /// `"circuit_breaker"`).
     pub attributes: Vec<&'static str>,
-    /// Finished calls: from `#[counted]` when present, else from `#[timed]`.
+    /// Finished calls: from `#[counted]` when present, else from `#[timed]`
+    /// (0 when neither says).
     pub calls: u64,
     /// Calls counted with `result="error"` (only known with `#[counted]`).
     pub errors: u64,
@@ -63,28 +80,40 @@ pub fn instrumented_functions() -> Vec<FunctionStats> {
         }
         position
     };
-    let counted: Vec<_> = counted_sites()
-        .map(|site| (entry(&site.info, "counted"), site.counts()))
-        .collect();
-    let timed: Vec<_> = timed_sites()
-        .map(|site| {
-            let position = entry(&site.info, "timed");
-            (position, site.snapshot().count(), site.in_flight())
-        })
-        .collect();
+    let mut recorded = Vec::new();
+    for site in FUNCTION_SITES.iter() {
+        let metrics = &site.metrics;
+        let parts = [
+            ("counted", metrics.counter.is_some()),
+            ("timed", metrics.histogram.is_some()),
+            ("traced", site.span.is_some()),
+        ];
+        let mut position = None;
+        for (attribute, present) in parts {
+            if present {
+                position = Some(entry(&metrics.info, attribute));
+            }
+        }
+        if let Some(position) = position {
+            recorded.push((position, metrics));
+        }
+    }
     for site in breaker_sites() {
         entry(&site.info, "circuit_breaker");
     }
-    for (position, (ok, error)) in counted {
-        by_function[position].calls += ok + error;
-        by_function[position].errors += error;
-    }
-    for (position, calls, in_flight) in timed {
+    for (position, metrics) in recorded {
         let stats = &mut by_function[position];
-        if !stats.attributes.contains(&"counted") {
-            stats.calls += calls;
+        if let Some(counter) = &metrics.counter {
+            let (ok, error) = counter.counts();
+            stats.calls += ok + error;
+            stats.errors += error;
         }
-        stats.in_flight += in_flight;
+        if let Some(histogram) = &metrics.histogram {
+            if metrics.counter.is_none() {
+                stats.calls += histogram.snapshot().count();
+            }
+            stats.in_flight += histogram.in_flight();
+        }
     }
     by_function.sort_by(|a, b| (a.module, a.function).cmp(&(b.module, b.function)));
     by_function

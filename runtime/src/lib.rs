@@ -8,17 +8,21 @@
 //! function's call-site `static` through a guard to the subsystem's cells,
 //! span record or breaker state, then out through exporters:
 //!
-//! - [`metrics`]: call-site cells and sharding, buckets, the catalog of
-//!   metric sites, Prometheus rendering, the `metrics` facade recorder;
+//! - [`metrics`]: call-site cells and sharding, buckets, Prometheus
+//!   rendering, the `metrics` facade recorder;
 //! - [`trace`]: the span record, sampling, the export pipeline, exporters;
 //! - [`breaker`]: the breaker state machine, registry, retry and call sites;
 //! - `server`: the HTTP endpoints (`/metrics`, `/health`, `/ready`, `/status`);
 //! - [`propagation`]: W3C trace context in HTTP headers;
 //! - [`telemetry`]: start-up, where the subsystems are put together;
 //! - [`catalog`]: every instrumented function, over the subsystems' catalogs;
+//! - `call`: the one `static` (also its catalog entry) and the one guard
+//!   generated code declares per instrumented function, driving the
+//!   subsystems' parts in one order;
 //! - small shared leaves that import nothing above them: `clock`, `rng`,
-//!   `switch` (the kill switch), `call`, `error` ([`ConfigError`](telemetry::ConfigError))
-//!   and [`limits`] (the `telemark-limits` crate, shared with the macros).
+//!   `switch` (the kill switch), `site` (where a function is), `error`
+//!   ([`ConfigError`](telemetry::ConfigError)) and [`limits`] (the
+//!   `telemark-limits` crate, shared with the macros).
 //!
 //! Hot path: every call site owns a `static` with its names and a `static`
 //! block of per-thread cache-line-aligned atomic cells. A call reads the
@@ -36,6 +40,7 @@ pub mod metrics;
 pub mod propagation;
 mod rng;
 mod server;
+mod site;
 mod switch;
 pub mod telemetry;
 pub mod trace;
@@ -63,17 +68,16 @@ pub mod __private {
         sleep_blocking, Attempt, Attempts, BreakerResult, BreakerSite, BREAKER_SITES,
     };
     pub use crate::breaker::{BreakerConfig, Jitter, RetryPolicy, Verdict};
-    pub use crate::call::CallOnce;
-    pub use crate::clock::clock;
-    pub use crate::metrics::catalog::{MetricSite, METRIC_SITES};
-    pub use crate::metrics::site::{
-        Classify, ClassifyOther, ClassifyResult, CountedGuard, CountedSite, CounterCells,
-        HistogramSnapshot, SiteInfo, TimedCells, TimedGuard, TimedSite,
+    pub use crate::call::{
+        call_once, type_of_return, AsyncCall, Call, Instrumented, Site, FUNCTION_SITES,
     };
+    pub use crate::metrics::site::{Classify, Counter, CounterCells, Histogram, TimedCells};
+    pub use crate::site::SiteInfo;
     pub use crate::switch::is_enabled;
     pub use crate::trace::span::{
-        capture_debug, capture_display, span_error_debug, span_error_display, AsyncSpan,
-        IntoAttributeValue, Kind, SpanRecord, SpanSlot, SyncSpan, TraceSite,
+        capture_debug, capture_display, span_error_debug, span_error_display, IntoAttributeValue,
+        Kind, SpanRecord, SpanSlot, TraceSite,
     };
+    pub use core::option::Option::{None, Some};
     pub use linkme;
 }

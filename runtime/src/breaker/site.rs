@@ -19,8 +19,8 @@ use super::core::Verdict;
 use super::error::{BreakerError, BreakerRegistryError};
 use super::registry::get_or_register;
 use super::retry::RetryPolicy;
-use crate::metrics::site::SiteInfo;
 use crate::rng::random_u64;
+use crate::site::SiteInfo;
 use crate::switch::is_enabled;
 use crate::trace::event_on_current_span;
 

@@ -8,12 +8,12 @@
 //!   not share a cache line;
 //! - `buckets`: histogram bounds (the spec's defaults, per-function and
 //!   process-wide bounds);
-//! - `catalog`: the link-time slice of every `#[counted]` / `#[timed]` site;
 //! - `render` and `exposition`: the Prometheus text format, also used by the
-//!   other subsystems for their own series.
+//!   other subsystems for their own series (rendering takes the sites to
+//!   render, so this folder knows nothing of the function catalog);
+//! - `recorder`: the `metrics` facade recorder, served beside them.
 
 pub(crate) mod buckets;
-pub(crate) mod catalog;
 pub(crate) mod exposition;
 pub(crate) mod recorder;
 pub(crate) mod render;

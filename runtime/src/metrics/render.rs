@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::exposition::{format_seconds, header, sample, write_label_set};
-use super::site::{CountedSite, HistogramSnapshot, SiteInfo, TimedSite};
+use super::site::{Counter, Histogram, HistogramSnapshot};
+use crate::site::SiteInfo;
 
 /// `build_info` labels.
 #[derive(Debug, Clone)]
@@ -18,41 +19,37 @@ pub const CONCURRENT_METRIC: &str = "function_calls_concurrent";
 
 /// `function`, `module`, `service_name`, the site's own labels, then `tail`.
 fn labels<'a>(
-    info: &'a SiteInfo,
+    series: &'a Series,
     service: &'a str,
     tail: &'a [(&'a str, &'a str)],
 ) -> impl Iterator<Item = (&'a str, &'a str)> {
     [
-        ("function", info.function),
-        ("module", info.module),
+        ("function", series.function),
+        ("module", series.module),
         ("service_name", service),
     ]
     .into_iter()
-    .chain(info.labels.iter().copied())
+    .chain(series.labels.iter().copied())
     .chain(tail.iter().copied())
 }
 
 /// The identity of a series: two call sites with the same one (a method-level
 /// attribute and a free function of one name in one module, two trait impls
 /// of one method, …) are rendered as one series with their counts added.
-type Identity = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-);
-
-fn identity(info: &SiteInfo) -> Identity {
-    (info.metric, info.function, info.module, info.labels)
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Series {
+    function: &'static str,
+    module: &'static str,
+    labels: &'static [(&'static str, &'static str)],
 }
 
 /// Series of one family, in catalog order, merged by identity.
-struct Family<'a, T> {
-    series: Vec<(&'a SiteInfo, T)>,
-    index: HashMap<Identity, usize>,
+struct Family<T> {
+    series: Vec<(Series, T)>,
+    index: HashMap<Series, usize>,
 }
 
-impl<'a, T> Default for Family<'a, T> {
+impl<T> Default for Family<T> {
     fn default() -> Self {
         Family {
             series: Vec::new(),
@@ -61,13 +58,13 @@ impl<'a, T> Default for Family<'a, T> {
     }
 }
 
-impl<'a, T> Family<'a, T> {
-    fn add(&mut self, info: &'a SiteInfo, value: T, merge: impl FnOnce(&mut T, T)) {
-        match self.index.get(&identity(info)) {
+impl<T> Family<T> {
+    fn add(&mut self, series: Series, value: T, merge: impl FnOnce(&mut T, T)) {
+        match self.index.get(&series) {
             Some(&position) => merge(&mut self.series[position].1, value),
             None => {
-                self.index.insert(identity(info), self.series.len());
-                self.series.push((info, value));
+                self.index.insert(series, self.series.len());
+                self.series.push((series, value));
             }
         }
     }
@@ -95,16 +92,26 @@ fn merge_histograms(total: &mut HistogramSnapshot, other: HistogramSnapshot) {
 pub(crate) fn render_function_metrics(
     out: &mut String,
     service: &str,
-    counted: impl Iterator<Item = &'static CountedSite>,
-    timed: impl Iterator<Item = &'static TimedSite>,
+    counted: impl Iterator<Item = (&'static SiteInfo, &'static Counter)>,
+    timed: impl Iterator<Item = (&'static SiteInfo, &'static Histogram)>,
 ) {
+    let series = |info: &'static SiteInfo, labels| Series {
+        function: info.function,
+        module: info.module,
+        labels,
+    };
     let mut counters: BTreeMap<&str, Family<(u64, u64)>> = BTreeMap::new();
-    for site in counted {
-        let family = counters.entry(site.info.metric).or_default();
-        family.add(&site.info, site.counts(), |total, (ok, error)| {
-            total.0 += ok;
-            total.1 += error;
-        });
+    for (info, counter) in counted {
+        let family = counters.entry(counter.metric).or_default();
+        let counts = counter.counts();
+        family.add(
+            series(info, counter.labels),
+            counts,
+            |total, (ok, error)| {
+                total.0 += ok;
+                total.1 += error;
+            },
+        );
     }
     for (name, family) in &counters {
         header(
@@ -126,10 +133,11 @@ pub(crate) fn render_function_metrics(
     }
 
     let mut histograms: BTreeMap<&str, Family<(HistogramSnapshot, i64)>> = BTreeMap::new();
-    for site in timed {
-        let family = histograms.entry(site.info.metric).or_default();
-        let value = (site.snapshot(), site.in_flight());
-        family.add(&site.info, value, |total, (snapshot, in_flight)| {
+    for (info, histogram) in timed {
+        let family = histograms.entry(histogram.metric).or_default();
+        let value = (histogram.snapshot(), histogram.in_flight());
+        let key = series(info, histogram.labels);
+        family.add(key, value, |total, (snapshot, in_flight)| {
             merge_histograms(&mut total.0, snapshot);
             total.1 += in_flight;
         });
@@ -176,17 +184,11 @@ pub(crate) fn render_function_metrics(
     }
 
     // One gauge per function, whatever its histogram is named.
-    let mut gauges: Vec<(&SiteInfo, i64)> = Vec::new();
-    let mut seen: HashMap<_, usize> = HashMap::new();
-    for (info, (_, in_flight)) in histograms.values().flat_map(|family| &family.series) {
-        match seen.get(&(info.function, info.module, info.labels)) {
-            Some(&position) => gauges[position].1 += in_flight,
-            None => {
-                seen.insert((info.function, info.module, info.labels), gauges.len());
-                gauges.push((info, *in_flight));
-            }
-        }
+    let mut gauges: Family<i64> = Family::default();
+    for (key, (_, in_flight)) in histograms.values().flat_map(|family| &family.series) {
+        gauges.add(*key, *in_flight, |total, more| *total += more);
     }
+    let gauges = gauges.series;
     if !gauges.is_empty() {
         header(
             out,
@@ -194,11 +196,11 @@ pub(crate) fn render_function_metrics(
             "gauge",
             "Calls of instrumented functions running now.",
         );
-        for (info, in_flight) in gauges {
+        for (key, in_flight) in gauges {
             sample(
                 out,
                 CONCURRENT_METRIC,
-                labels(info, service, &[]),
+                labels(&key, service, &[]),
                 in_flight,
             );
         }
@@ -231,23 +233,19 @@ mod tests {
     use super::*;
     use crate::metrics::site::TimedCells;
 
-    const fn info(function: &'static str) -> SiteInfo {
-        SiteInfo {
-            function,
-            module: "shop",
-            file: "shop.rs",
-            line: 1,
-            metric: "function_calls_duration_seconds",
-            labels: &[],
-        }
-    }
-
+    static INFO: SiteInfo = SiteInfo {
+        function: "pay",
+        module: "shop",
+        file: "shop.rs",
+        line: 1,
+    };
+    const NAME: &str = "function_calls_duration_seconds";
     static FINE_CELLS: TimedCells = TimedCells::new();
     static FINE_BOUNDS: [u64; 3] = [1_000, 1_000_000, 1_000_000_000];
-    static FINE: TimedSite = TimedSite::new(info("pay"), &FINE_CELLS, Some(&FINE_BOUNDS));
+    static FINE: Histogram = Histogram::new(NAME, &[], Some(&FINE_BOUNDS), &FINE_CELLS);
     static COARSE_CELLS: TimedCells = TimedCells::new();
     static COARSE_BOUNDS: [u64; 2] = [1_000_000, 5_000_000_000];
-    static COARSE: TimedSite = TimedSite::new(info("pay"), &COARSE_CELLS, Some(&COARSE_BOUNDS));
+    static COARSE: Histogram = Histogram::new(NAME, &[], Some(&COARSE_BOUNDS), &COARSE_CELLS);
 
     #[test]
     fn one_series_with_two_sets_of_bounds_keeps_every_call_on_the_shared_bounds() {
@@ -260,7 +258,7 @@ mod tests {
             &mut out,
             "svc",
             std::iter::empty(),
-            [&FINE, &COARSE].into_iter(),
+            [(&INFO, &FINE), (&INFO, &COARSE)].into_iter(),
         );
         let series: Vec<&str> = out
             .lines()

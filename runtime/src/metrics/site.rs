@@ -1,9 +1,10 @@
-//! Per-call-site statics and the guards generated code creates on each call.
+//! Per-call-site statics: a function's counter and histogram with their
+//! cells.
 //!
 //! Everything here is `#[doc(hidden)]` API for generated code: a call site
-//! owns a `static` site (names, labels) and a `static` block of zeroed cells,
-//! so a call does no lookup, hashing or allocation: it reads the kill switch,
-//! picks its thread's cell and does one or two relaxed atomic adds.
+//! owns `static` cells and a `static` [`MetricsSite`] naming them, so a call
+//! does no lookup, hashing or allocation: it reads the kill switch, picks
+//! its thread's cell and does one or two relaxed atomic adds.
 
 #![allow(missing_docs)] // hidden API for generated code
 
@@ -12,24 +13,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use super::buckets::{default_bounds, default_bounds_for_recording, MAX_BUCKETS};
 use super::shard::{shard_index, SHARDS};
 use crate::clock::clock;
+use crate::site::SiteInfo;
 use crate::switch::is_enabled;
-
-/// Where an instrumented function lives and how its series are named.
-#[derive(Debug)]
-pub struct SiteInfo {
-    /// `function` label: `name` or `Type::name`.
-    pub function: &'static str,
-    /// `module` label: `module_path!()` of the function.
-    pub module: &'static str,
-    /// Source file of the function.
-    pub file: &'static str,
-    /// Source line of the function's name.
-    pub line: u32,
-    /// Metric name (family) the site's main series belong to.
-    pub metric: &'static str,
-    /// Extra constant labels, validated at compile time.
-    pub labels: &'static [(&'static str, &'static str)],
-}
 
 #[repr(align(128))]
 struct CounterShard {
@@ -56,15 +41,36 @@ impl CounterCells {
     }
 }
 
-/// A `#[counted]` call site.
-pub struct CountedSite {
-    pub info: SiteInfo,
+/// The call counter of one `#[counted]` function:
+/// `function_calls_total{…, result}` (or the attribute's `name`).
+pub struct Counter {
+    /// Metric name (family).
+    pub metric: &'static str,
+    /// Constant labels, validated at compile time.
+    pub labels: &'static [(&'static str, &'static str)],
     cells: &'static CounterCells,
 }
 
-impl CountedSite {
-    pub const fn new(info: SiteInfo, cells: &'static CounterCells) -> Self {
-        CountedSite { info, cells }
+impl Counter {
+    pub const fn new(
+        metric: &'static str,
+        labels: &'static [(&'static str, &'static str)],
+        cells: &'static CounterCells,
+    ) -> Self {
+        Counter {
+            metric,
+            labels,
+            cells,
+        }
+    }
+
+    /// `Some(Counter::new(..))`, shorter in generated code.
+    pub const fn some(
+        metric: &'static str,
+        labels: &'static [(&'static str, &'static str)],
+        cells: &'static CounterCells,
+    ) -> Option<Self> {
+        Some(Self::new(metric, labels, cells))
     }
 
     /// Counts one finished call, if instrumentation is switched on.
@@ -86,34 +92,6 @@ impl CountedSite {
                 error + shard.error.load(Relaxed),
             )
         })
-    }
-}
-
-/// Counts a call when dropped: as an error unless [`CountedGuard::finish`]
-/// classified the returned value first. A panic unwinding through the
-/// function, or a cancelled future, therefore counts as `result="error"`.
-pub struct CountedGuard {
-    site: &'static CountedSite,
-}
-
-impl CountedGuard {
-    #[inline(always)]
-    pub fn new(site: &'static CountedSite) -> Self {
-        CountedGuard { site }
-    }
-
-    /// Counts the call with the outcome decided from the returned value.
-    #[inline(always)]
-    pub fn finish(self, is_error: bool) {
-        self.site.record(is_error);
-        core::mem::forget(self);
-    }
-}
-
-impl Drop for CountedGuard {
-    #[inline]
-    fn drop(&mut self) {
-        self.site.record(true);
     }
 }
 
@@ -168,22 +146,26 @@ impl HistogramSnapshot {
     }
 }
 
-/// A `#[timed]` call site.
-pub struct TimedSite {
-    pub info: SiteInfo,
+/// The duration histogram and in-flight gauge of one `#[timed]` function.
+pub struct Histogram {
+    /// Metric name (family) of the histogram.
+    pub metric: &'static str,
+    /// Constant labels, validated at compile time.
+    pub labels: &'static [(&'static str, &'static str)],
     cells: &'static TimedCells,
     bounds: Option<&'static [u64]>,
 }
 
-impl TimedSite {
+impl Histogram {
     /// `bounds`: this function's own bucket bounds in nanoseconds (validated
     /// by the macro, and checked again here: in a `static`'s initialiser,
     /// bounds the cells cannot hold fail the build), or `None` for the
     /// process-wide defaults.
     pub const fn new(
-        info: SiteInfo,
-        cells: &'static TimedCells,
+        metric: &'static str,
+        labels: &'static [(&'static str, &'static str)],
         bounds: Option<&'static [u64]>,
+        cells: &'static TimedCells,
     ) -> Self {
         if let Some(bounds) = bounds {
             assert!(
@@ -191,11 +173,22 @@ impl TimedSite {
                 "#[timed] bucket bounds outside telemark's limits"
             );
         }
-        TimedSite {
-            info,
+        Histogram {
+            metric,
+            labels,
             cells,
             bounds,
         }
+    }
+
+    /// `Some(Histogram::new(..))`, shorter in generated code.
+    pub const fn some(
+        metric: &'static str,
+        labels: &'static [(&'static str, &'static str)],
+        bounds: Option<&'static [u64]>,
+        cells: &'static TimedCells,
+    ) -> Option<Self> {
+        Some(Self::new(metric, labels, bounds, cells))
     }
 
     /// The bounds to read the cells with.
@@ -204,6 +197,24 @@ impl TimedSite {
             Some(own) => own,
             None => default_bounds(),
         }
+    }
+
+    /// A call starts: it is in flight until [`Histogram::end`]. Returns the
+    /// start in clock ticks.
+    #[inline(always)]
+    pub(crate) fn begin(&self) -> u64 {
+        self.cells.shards[shard_index()]
+            .in_flight
+            .fetch_add(1, Relaxed);
+        clock().raw()
+    }
+
+    /// The call that began at `start` ends.
+    #[inline(always)]
+    pub(crate) fn end(&self, start: u64) {
+        let clock = clock();
+        let nanos = clock.delta_as_nanos(start, clock.raw());
+        self.observe(nanos);
     }
 
     #[inline(always)]
@@ -267,66 +278,42 @@ impl TimedSite {
     }
 }
 
-/// Times a call from creation to drop and tracks it as in flight meanwhile.
-/// Dropping is the only way to finish it, so returns, `?`, panics and
-/// cancelled futures are all timed and all leave the in-flight gauge.
-pub struct TimedGuard {
-    /// The site and start ticks of a recorded call; `None` (one null word)
-    /// when instrumentation was off as the call started.
-    active: Option<(&'static TimedSite, u64)>,
+/// The metrics of one instrumented function: its catalog entry.
+pub struct MetricsSite {
+    pub info: SiteInfo,
+    pub counter: Option<Counter>,
+    pub histogram: Option<Histogram>,
 }
 
-impl TimedGuard {
-    #[inline(always)]
-    pub fn new(site: &'static TimedSite) -> Self {
-        if !is_enabled() {
-            return TimedGuard { active: None };
-        }
-        site.cells.shards[shard_index()]
-            .in_flight
-            .fetch_add(1, Relaxed);
-        TimedGuard {
-            active: Some((site, clock().raw())),
-        }
-    }
-}
-
-impl Drop for TimedGuard {
-    #[inline(always)]
-    fn drop(&mut self) {
-        if let Some((site, start)) = self.active {
-            let clock = clock();
-            let nanos = clock.delta_as_nanos(start, clock.raw());
-            site.observe(nanos);
-        }
-    }
-}
-
-/// Wraps a returned value so that method resolution can tell `Result`s from
-/// everything else (see [`ClassifyResult`] and [`ClassifyOther`]).
+/// Wraps a returned value so that method resolution tells `Result`s from
+/// everything else, with no trait to import: `Classify(&value)` has an
+/// inherent `telemark_is_error` for a `Result` (an `Err` is an error);
+/// any other type reaches `NotAResult`'s through `Deref` (never an error).
 pub struct Classify<'a, T>(pub &'a T);
 
-/// Chosen for `Result<T, E>`: an `Err` is an error.
-pub trait ClassifyResult {
-    fn telemark_is_error(&self) -> bool;
-}
-
-impl<T, E> ClassifyResult for Classify<'_, Result<T, E>> {
+impl<T, E> Classify<'_, Result<T, E>> {
     #[inline(always)]
-    fn telemark_is_error(&self) -> bool {
+    pub fn telemark_is_error(&self) -> bool {
         self.0.is_err()
     }
 }
 
-/// Chosen for every other type (one auto-ref further away): never an error.
-pub trait ClassifyOther {
-    fn telemark_is_error(&self) -> bool;
+/// What a [`Classify`] of anything but a `Result` dereferences to.
+pub struct NotAResult;
+
+impl NotAResult {
+    #[inline(always)]
+    pub fn telemark_is_error(&self) -> bool {
+        false
+    }
 }
 
-impl<T> ClassifyOther for &Classify<'_, T> {
+impl<T> std::ops::Deref for Classify<'_, T> {
+    type Target = NotAResult;
+
     #[inline(always)]
-    fn telemark_is_error(&self) -> bool {
-        false
+    fn deref(&self) -> &NotAResult {
+        &NotAResult
     }
 }
 
@@ -335,40 +322,32 @@ mod tests {
     use super::*;
 
     #[test]
-    // The explicit borrow is what selects the impl (auto-ref specialisation).
-    #[allow(clippy::needless_borrow)]
     fn results_are_classified_by_type() {
         let ok: Result<u8, ()> = Ok(1);
         let err: Result<u8, ()> = Err(());
-        assert!(!(&Classify(&ok)).telemark_is_error());
-        assert!((&Classify(&err)).telemark_is_error());
-        assert!(!(&Classify(&42u32)).telemark_is_error());
-        assert!(!(&Classify(&Some(()))).telemark_is_error());
+        assert!(!Classify(&ok).telemark_is_error());
+        assert!(Classify(&err).telemark_is_error());
+        assert!(!Classify(&42u32).telemark_is_error());
+        assert!(!Classify(&Some(())).telemark_is_error());
     }
 
     static TEST_CELLS: TimedCells = TimedCells::new();
     static TEST_BOUNDS: [u64; 2] = [1_000, 1_000_000];
-    static TEST_SITE: TimedSite = TimedSite::new(
-        SiteInfo {
-            function: "f",
-            module: "m",
-            file: "f.rs",
-            line: 1,
-            metric: "function_calls_duration_seconds",
-            labels: &[],
-        },
-        &TEST_CELLS,
+    static TEST_HISTOGRAM: Histogram = Histogram::new(
+        "function_calls_duration_seconds",
+        &[],
         Some(&TEST_BOUNDS),
+        &TEST_CELLS,
     );
 
     #[test]
     fn observations_land_in_the_right_bucket() {
         for nanos in [0, 1_000, 1_001, 1_000_000, 5_000_000] {
-            TEST_SITE.record_for_test(nanos);
+            TEST_HISTOGRAM.record_for_test(nanos);
         }
-        let snap = TEST_SITE.snapshot();
+        let snap = TEST_HISTOGRAM.snapshot();
         assert_eq!(snap.cumulative, vec![2, 4, 5]);
         assert_eq!(snap.sum_nanos, 1_000 + 1_001 + 1_000_000 + 5_000_000);
-        assert_eq!(TEST_SITE.in_flight(), 0);
+        assert_eq!(TEST_HISTOGRAM.in_flight(), 0);
     }
 }

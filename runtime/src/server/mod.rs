@@ -23,8 +23,7 @@ use serde_json::json;
 pub(crate) use readiness::Readiness;
 
 use crate::breaker::render::{breakers_status, render_breaker_metrics};
-use crate::catalog::instrumented_functions;
-use crate::metrics::catalog::{counted_sites, timed_sites};
+use crate::catalog::{counted_sites, instrumented_functions, timed_sites};
 use crate::metrics::exposition::{header, sample};
 use crate::metrics::render::{render_build_info, render_function_metrics, BuildInfo};
 use crate::trace::pipeline::{SPANS_DROPPED, SPANS_EXPORTED};

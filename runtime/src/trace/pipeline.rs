@@ -371,16 +371,17 @@ impl Converter {
 
     fn convert(&self, record: SpanRecord) -> SpanData {
         let site = record.site;
+        let info = site.info;
         let extra = record.extra.map(|extra| *extra).unwrap_or_default();
         let mut attributes = Vec::with_capacity(3 + extra.attributes.len());
-        let function = if site.module.is_empty() {
-            Cow::Borrowed(site.function)
+        let function = if info.module.is_empty() {
+            Cow::Borrowed(info.function)
         } else {
-            Cow::Owned(format!("{}::{}", site.module, site.function))
+            Cow::Owned(format!("{}::{}", info.module, info.function))
         };
         attributes.push(KeyValue::new("code.function.name", function));
-        attributes.push(KeyValue::new("code.file.path", site.file));
-        attributes.push(KeyValue::new("code.line.number", i64::from(site.line)));
+        attributes.push(KeyValue::new("code.file.path", info.file));
+        attributes.push(KeyValue::new("code.line.number", i64::from(info.line)));
         attributes.extend(extra.attributes);
         let mut events = SpanEvents::default();
         events.events = extra

@@ -7,10 +7,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
-use std::task::{Context as TaskContext, Poll};
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::{Context, ContextGuard, KeyValue, Value};
@@ -19,6 +16,7 @@ use super::events::{take_pending_events, PENDING_EVENTS};
 use super::pipeline::{self, Pipeline};
 use crate::clock::clock;
 use crate::rng::{nonzero_random_u64, random_u64};
+use crate::site::SiteInfo;
 use crate::switch::is_enabled;
 
 /// `SpanKind` as stored in a call site's `static`.
@@ -37,11 +35,15 @@ pub struct TraceSite {
     /// Span name.
     pub name: &'static str,
     pub kind: Kind,
-    /// `function` as the metrics name it (`name` or `Type::name`).
-    pub function: &'static str,
-    pub module: &'static str,
-    pub file: &'static str,
-    pub line: u32,
+    /// The function (`function` as the metrics name it, module, file, line).
+    pub info: &'static SiteInfo,
+}
+
+impl TraceSite {
+    /// `Some(TraceSite { .. })`, shorter in generated code.
+    pub const fn some(name: &'static str, kind: Kind, info: &'static SiteInfo) -> Option<Self> {
+        Some(TraceSite { name, kind, info })
+    }
 }
 
 /// An event recorded on a span.
@@ -228,8 +230,12 @@ enum Start {
     Sampled(SpanRecord, Context),
 }
 
+/// What `fields(...)` and `args(...)` add to a sampled span, evaluated only
+/// when the span is sampled.
+pub type Fill<'a> = Option<&'a mut dyn FnMut(&mut SpanRecord)>;
+
 #[inline(always)]
-fn begin(site: &'static TraceSite, fill: impl FnOnce(&mut SpanRecord)) -> Start {
+fn begin(site: &'static TraceSite, fill: Fill<'_>) -> Start {
     if !is_enabled() {
         return Start::Inert;
     }
@@ -255,11 +261,7 @@ fn begin(site: &'static TraceSite, fill: impl FnOnce(&mut SpanRecord)) -> Start 
 }
 
 #[inline(never)]
-fn begin_slow(
-    site: &'static TraceSite,
-    fill: impl FnOnce(&mut SpanRecord),
-    pipeline: &Pipeline,
-) -> Start {
+fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline) -> Start {
     // A root (no span in the current context) whose sampler needs a trace
     // id is decided here; its trace id is kept for the span.
     let mut root_trace_id = 0u128;
@@ -336,7 +338,9 @@ fn begin_slow(
     if trace_state != TraceState::NONE {
         record.extra().trace_state = trace_state;
     }
-    fill(&mut record);
+    if let Some(fill) = fill {
+        fill(&mut record);
+    }
     Start::Sampled(record, context)
 }
 
@@ -345,8 +349,8 @@ fn new_trace_id() -> u128 {
 }
 
 /// Stack storage for a synchronous call's span, declared by generated code
-/// before its [`SyncSpan`] guard: only a sampled span writes to it, so the
-/// guard stays two words and an unrecorded call touches nothing else.
+/// before its guard: only a sampled span writes to it, so the guard stays
+/// small and an unrecorded call touches nothing else.
 pub struct SpanSlot(Option<(SpanRecord, ContextGuard)>);
 
 impl SpanSlot {
@@ -359,17 +363,26 @@ impl SpanSlot {
 
 /// The span of a synchronous call: current while the call runs, ended when
 /// dropped (as an error if the call panicked).
-pub struct SyncSpan<'slot> {
-    slot: &'slot mut SpanSlot,
+pub(crate) struct SyncSpan<'slot> {
+    slot: Option<&'slot mut SpanSlot>,
     unsampled_root: bool,
 }
 
 impl<'slot> SyncSpan<'slot> {
+    /// No span: the function is not traced.
     #[inline(always)]
-    pub fn start(
+    pub(crate) fn none() -> Self {
+        SyncSpan {
+            slot: None,
+            unsampled_root: false,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn start(
         site: &'static TraceSite,
         slot: &'slot mut SpanSlot,
-        fill: impl FnOnce(&mut SpanRecord),
+        fill: Fill<'_>,
     ) -> Self {
         let mut unsampled_root = false;
         match begin(site, fill) {
@@ -381,18 +394,16 @@ impl<'slot> SyncSpan<'slot> {
             Start::Sampled(record, context) => start_sampled(slot, record, context),
         }
         SyncSpan {
-            slot,
+            slot: Some(slot),
             unsampled_root,
         }
     }
 
-    /// Records `err` / `ret` from the returned `value` with `classify`; the
-    /// span ends when `self` is dropped right after.
+    /// The sampled span's record, to add the returned value's facts to.
     #[inline]
-    pub fn finish<T>(self, value: &T, classify: impl FnOnce(&mut SpanRecord, &T)) {
-        if let Some((record, _)) = &mut self.slot.0 {
-            classify(record, value);
-        }
+    pub(crate) fn record(&mut self) -> Option<&mut SpanRecord> {
+        let (record, _) = self.slot.as_mut()?.0.as_mut()?;
+        Some(record)
     }
 }
 
@@ -407,8 +418,10 @@ impl Drop for SyncSpan<'_> {
         if self.unsampled_root {
             UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
         }
-        if self.slot.0.is_some() {
-            end_dropped(self.slot);
+        if let Some(slot) = &mut self.slot {
+            if slot.0.is_some() {
+                end_dropped(slot);
+            }
         }
     }
 }
@@ -425,7 +438,7 @@ fn end_dropped(slot: &mut SpanSlot) {
 
 /// The span of an asynchronous call, started when the call starts; it
 /// becomes current during every poll of the future it instruments.
-pub struct AsyncSpan {
+pub(crate) struct AsyncSpan {
     state: AsyncState,
 }
 
@@ -437,38 +450,51 @@ enum AsyncState {
 
 impl AsyncSpan {
     #[inline(always)]
-    pub fn start(site: &'static TraceSite, fill: impl FnOnce(&mut SpanRecord)) -> Self {
-        let state = match begin(site, fill) {
-            Start::Inert => AsyncState::Inert,
-            Start::UnsampledRoot => AsyncState::UnsampledRoot,
-            Start::Sampled(record, context) => AsyncState::Sampled(record, context),
+    pub(crate) fn start(site: Option<&'static TraceSite>, fill: Fill<'_>) -> Self {
+        let state = match site.map(|site| begin(site, fill)) {
+            None | Some(Start::Inert) => AsyncState::Inert,
+            Some(Start::UnsampledRoot) => AsyncState::UnsampledRoot,
+            Some(Start::Sampled(record, context)) => AsyncState::Sampled(record, context),
         };
         AsyncSpan { state }
     }
 
-    /// Runs `future` with this span current on every poll. Its output comes
-    /// back with the span, still open, for [`AsyncSpan::finish`]; if the
-    /// future is dropped first, the span ends as cancelled.
+    /// Makes the span current for one poll of the future it instruments,
+    /// until the returned scope is dropped (also when the poll unwinds).
     #[inline]
-    pub fn instrument<F: Future>(self, future: F) -> Instrumented<F> {
-        Instrumented {
-            future,
-            span: Some(self),
+    pub(crate) fn enter_poll(&self) -> PollScope {
+        match &self.state {
+            AsyncState::Inert => PollScope::Nothing,
+            AsyncState::UnsampledRoot => {
+                UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
+                PollScope::Unsampled
+            }
+            AsyncState::Sampled(_, context) => PollScope::Attached(context.clone().attach()),
         }
     }
 
-    /// Ends the span after the future produced `value`.
+    /// The sampled span's record, to add the returned value's facts to.
     #[inline]
-    pub fn finish<T>(mut self, value: &T, classify: impl FnOnce(&mut SpanRecord, &T)) {
-        if let AsyncState::Sampled(mut record, _) =
+    pub(crate) fn record(&mut self) -> Option<&mut SpanRecord> {
+        match &mut self.state {
+            AsyncState::Sampled(record, _) => Some(record),
+            _ => None,
+        }
+    }
+
+    /// Ends the span after its future completed.
+    #[inline]
+    pub(crate) fn end(mut self) {
+        if let AsyncState::Sampled(record, _) =
             std::mem::replace(&mut self.state, AsyncState::Inert)
         {
-            classify(&mut record, value);
             record.end_or_count(false);
         }
     }
 }
 
+/// A future dropped before it completed: its span ends as cancelled (or as
+/// failed, while a panic unwinds).
 impl Drop for AsyncSpan {
     fn drop(&mut self) {
         if let AsyncState::Sampled(record, _) =
@@ -479,56 +505,20 @@ impl Drop for AsyncSpan {
     }
 }
 
-/// Marks the thread as inside an unsampled root until dropped (also when a
-/// poll unwinds).
-struct UnsampledDepth;
-
-impl UnsampledDepth {
-    #[inline]
-    fn enter() -> Self {
-        UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
-        UnsampledDepth
-    }
+/// What one poll of an instrumented future entered; left when dropped.
+pub(crate) enum PollScope {
+    Nothing,
+    /// Inside an unsampled root: its children are not sampled either.
+    Unsampled,
+    /// The span's context is current.
+    Attached(#[allow(dead_code)] ContextGuard),
 }
 
-impl Drop for UnsampledDepth {
+impl Drop for PollScope {
     #[inline]
     fn drop(&mut self) {
-        UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A future running inside an [`AsyncSpan`].
-    pub struct Instrumented<F> {
-        #[pin]
-        future: F,
-        span: Option<AsyncSpan>,
-    }
-}
-
-impl<F: Future> Future for Instrumented<F> {
-    type Output = (F::Output, AsyncSpan);
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Some(span) = this.span.as_ref() else {
-            panic!("Instrumented polled after completion");
-        };
-        let poll = match &span.state {
-            AsyncState::Inert => this.future.poll(cx),
-            AsyncState::UnsampledRoot => {
-                let _depth = UnsampledDepth::enter();
-                this.future.poll(cx)
-            }
-            AsyncState::Sampled(_, context) => {
-                let _attached = context.clone().attach();
-                this.future.poll(cx)
-            }
-        };
-        match poll {
-            Poll::Ready(output) => Poll::Ready((output, this.span.take().expect("span present"))),
-            Poll::Pending => Poll::Pending,
+        if let PollScope::Unsampled = self {
+            UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
         }
     }
 }

@@ -1,0 +1,323 @@
+//! Parsing: each attribute's arguments into a small typed model. Syntax
+//! errors stop the attribute; every other mistake is collected in
+//! [`Errors`] and parsing goes on, so all of them are reported together,
+//! each spanned on its own token.
+//!
+//! The arguments every attribute shares (`crate`, `name`, `labels`) are
+//! parsed here, once; each attribute's own arguments in its module.
+
+pub mod breaker;
+pub mod counted;
+pub mod timed;
+pub mod traced;
+
+use proc_macro2::TokenStream;
+use syn::meta::ParseNestedMeta;
+use syn::{Expr, LitStr, Path};
+
+use crate::errors::Errors;
+
+/// The four attributes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Counted,
+    Timed,
+    Traced,
+    CircuitBreaker,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [
+        Kind::Counted,
+        Kind::Timed,
+        Kind::Traced,
+        Kind::CircuitBreaker,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Counted => "counted",
+            Kind::Timed => "timed",
+            Kind::Traced => "traced",
+            Kind::CircuitBreaker => "circuit_breaker",
+        }
+    }
+
+    /// Whether it changes what the function does (then the
+    /// `disable-instrumentation` feature keeps it, and it applies to single
+    /// functions, not whole impl blocks).
+    pub fn changes_behaviour(self) -> bool {
+        self == Kind::CircuitBreaker
+    }
+
+    /// The telemark attribute `attr` is, if it is one: any path ending in
+    /// one of the four names (`counted`, `telemark::counted`, …).
+    pub fn of(attr: &syn::Attribute) -> Option<Kind> {
+        let last = attr.path().segments.last()?;
+        Kind::ALL.into_iter().find(|kind| last.ident == kind.name())
+    }
+}
+
+/// One parsed attribute.
+#[derive(Clone)]
+pub enum Attribute {
+    Counted(counted::Counted),
+    Timed(timed::Timed),
+    Traced(traced::Traced),
+    CircuitBreaker(Box<breaker::Breaker>),
+}
+
+impl Attribute {
+    /// Parses `kind`'s arguments; `None` when their syntax is broken (the
+    /// error is in `errors`).
+    pub fn parse(kind: Kind, args: TokenStream, errors: &mut Errors) -> Option<Attribute> {
+        let mut common = Common::default();
+        let attribute = match kind {
+            Kind::Counted => Attribute::Counted(counted::parse(args, &mut common, errors)?),
+            Kind::Timed => Attribute::Timed(timed::parse(args, &mut common, errors)?),
+            Kind::Traced => Attribute::Traced(traced::parse(args, &mut common, errors)?),
+            Kind::CircuitBreaker => {
+                Attribute::CircuitBreaker(Box::new(breaker::parse(args, &mut common, errors)?))
+            }
+        };
+        Some(attribute)
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Attribute::Counted(_) => Kind::Counted,
+            Attribute::Timed(_) => Kind::Timed,
+            Attribute::Traced(_) => Kind::Traced,
+            Attribute::CircuitBreaker(_) => Kind::CircuitBreaker,
+        }
+    }
+
+    pub fn krate(&self) -> Option<&Path> {
+        match self {
+            Attribute::Counted(a) => a.common.krate.as_ref(),
+            Attribute::Timed(a) => a.common.krate.as_ref(),
+            Attribute::Traced(a) => a.common.krate.as_ref(),
+            Attribute::CircuitBreaker(a) => a.common.krate.as_ref(),
+        }
+    }
+}
+
+/// What `name` of a metric should look like.
+pub const METRIC_NAME: &str = "a metric name string, e.g. `name = \"jobs_total\"`";
+
+/// The arguments every attribute may take, parsed the same way for all.
+#[derive(Default, Clone)]
+pub struct Common {
+    /// `crate = path::to::telemark`.
+    pub krate: Option<Path>,
+    /// `name = "..."` (a metric, span or breaker name: checked by each
+    /// attribute).
+    pub name: Option<LitStr>,
+    /// `labels(key = "value", ...)` (metrics only).
+    pub labels: Vec<(String, String)>,
+    seen: Vec<String>,
+}
+
+/// What one argument turned out to be.
+pub enum Argument {
+    /// A shared argument, stored in [`Common`].
+    Done,
+    /// The attribute's own argument, by name.
+    Own(String),
+}
+
+impl Common {
+    /// Reads the argument's name (refusing duplicates) and the shared
+    /// arguments; an attribute's own arguments come back by name.
+    pub fn argument(
+        &mut self,
+        meta: &ParseNestedMeta,
+        takes_labels: bool,
+        name_hint: &str,
+        errors: &mut Errors,
+    ) -> syn::Result<Argument> {
+        let name = path_name(&meta.path);
+        if self.seen.contains(&name) {
+            errors.push(meta.error(format!("duplicate argument `{name}`")));
+            skip_value(meta)?;
+            return Ok(Argument::Done);
+        }
+        self.seen.push(name.clone());
+        match name.as_str() {
+            "crate" => {
+                let expected = "a path to the telemark crate, e.g. `crate = ::telemark`";
+                self.krate = function_path(meta, expected, errors)?;
+                Ok(Argument::Done)
+            }
+            "name" => {
+                self.name = string(meta, name_hint, errors)?;
+                Ok(Argument::Done)
+            }
+            "labels" if takes_labels => {
+                self.labels = labels(meta, errors)?;
+                Ok(Argument::Done)
+            }
+            _ => Ok(Argument::Own(name)),
+        }
+    }
+}
+
+fn path_name(path: &Path) -> String {
+    path.segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
+}
+
+/// Consumes an argument's value (`= expr` or `(...)`) after an error.
+pub fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        meta.value()?.parse::<Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let content;
+        syn::parenthesized!(content in meta.input);
+        content.parse::<TokenStream>()?;
+    }
+    Ok(())
+}
+
+/// `unknown argument` error listing what the attribute accepts; the value
+/// is skipped so parsing goes on.
+pub fn unknown(
+    meta: &ParseNestedMeta,
+    attribute: &str,
+    name: &str,
+    expected: &str,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    errors.push(meta.error(format!(
+        "unknown argument `{name}` for #[{attribute}]; expected one of: {expected}"
+    )));
+    skip_value(meta)
+}
+
+/// `= "..."`: the string, or `None` with an error at the value.
+pub fn string(
+    meta: &ParseNestedMeta,
+    expected: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<LitStr>> {
+    let value = meta.value()?;
+    let expr: Expr = value.parse()?;
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) => Ok(Some(lit)),
+        other => {
+            errors.spanned(other, format!("expected {expected}"));
+            Ok(None)
+        }
+    }
+}
+
+/// `= path::to::function`: the path, or `None` with an error at the value.
+pub fn function_path(
+    meta: &ParseNestedMeta,
+    expected: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<Path>> {
+    let expr: Expr = meta.value()?.parse()?;
+    match expr {
+        Expr::Path(path) if path.qself.is_none() => Ok(Some(path.path)),
+        other => {
+            errors.spanned(other, format!("expected {expected}"));
+            Ok(None)
+        }
+    }
+}
+
+/// Labels every function series already has, or that a family adds itself.
+const RESERVED_LABELS: &[&str] = &[
+    "function",
+    "module",
+    "service_name",
+    "result",
+    "le",
+    "caller_function",
+    "caller_module",
+    "objective_name",
+    "objective_percentile",
+    "objective_latency_threshold",
+];
+
+/// `labels(key = "value", ...)`: constant labels on every series.
+fn labels(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Vec<(String, String)>> {
+    let ahead = meta.input.fork();
+    let content;
+    syn::parenthesized!(content in ahead);
+    if content.is_empty() {
+        errors.push(meta.error("`labels(...)` needs at least one `key = \"value\"`"));
+        skip_value(meta)?;
+        return Ok(Vec::new());
+    }
+    let mut labels: Vec<(String, String)> = Vec::new();
+    meta.parse_nested_meta(|label| {
+        let Some(key) = label.path.get_ident() else {
+            errors.push(label.error("a label name must be a plain identifier"));
+            return skip_value(&label);
+        };
+        let key_text = key.to_string();
+        let key_text = key_text.trim_start_matches("r#").to_owned();
+        if !key_text.is_ascii() {
+            errors.push(label.error("Prometheus label names are ASCII letters, digits and `_`"));
+        } else if key_text.starts_with("__") {
+            errors.push(label.error("label names starting with `__` are reserved by Prometheus"));
+        } else if RESERVED_LABELS.contains(&key_text.as_str()) {
+            errors.push(label.error(format!(
+                "label `{key_text}` is set by telemark and cannot be overridden"
+            )));
+        } else if labels.iter().any(|(existing, _)| *existing == key_text) {
+            errors.push(label.error(format!("duplicate label `{key_text}`")));
+        }
+        let expected = "a string label value, e.g. `team = \"payments\"`";
+        if let Some(value) = string(&label, expected, errors)? {
+            labels.push((key_text, value.value()));
+        }
+        Ok(())
+    })?;
+    Ok(labels)
+}
+
+/// Families telemark renders itself, which no attribute may take over.
+const RESERVED_NAMES: &[&str] = &[
+    "function_calls_concurrent",
+    "build_info",
+    "telemark_spans_exported_total",
+    "telemark_spans_dropped_total",
+];
+
+/// Checks a metric name against Prometheus's syntax and telemark's own
+/// families; `Some(name)` when it is usable.
+pub fn metric_name(lit: &LitStr, errors: &mut Errors) -> Option<String> {
+    let value = lit.value();
+    let mut chars = value.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    if !valid {
+        errors.spanned(
+            lit,
+            format!(
+                "`{value}` is not a valid Prometheus metric name \
+                 (letters, digits, `_` and `:`, not starting with a digit)"
+            ),
+        );
+        return None;
+    }
+    if RESERVED_NAMES.contains(&value.as_str()) {
+        errors.spanned(
+            lit,
+            format!("`{value}` is a metric telemark exports itself; choose another name"),
+        );
+        return None;
+    }
+    Some(value)
+}

@@ -1,0 +1,217 @@
+//! The one wrapper of an instrumented function: one guard created when the
+//! call starts, the body run so that its returned value can be seen, then
+//! the outcome recorded. Its shape depends on the function's (sync, `async
+//! fn`, returning `impl Future` or a boxed future).
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ReturnType, Signature, Type};
+
+use super::shape::{call_once, private, shape, typed_body, Shape};
+use super::site::site_ident;
+use crate::attr::counted::Classifier;
+use crate::attr::traced::Format;
+use crate::plan::Plan;
+
+/// The body to wrap: the function's own statements (which may `return`),
+/// or the breaker's block (an expression that does not).
+pub struct Body {
+    pub statements: TokenStream,
+    pub may_return: bool,
+}
+
+fn ident(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// `Some(&mut |record| { fields and arguments })`: what a sampled span
+/// records at its start, or `None`.
+fn fill(plan: &Plan) -> TokenStream {
+    let private = private();
+    let Some(traced) = plan.traced.as_ref() else {
+        return quote!(#private::None);
+    };
+    if traced.fields.is_empty() && traced.args.is_empty() {
+        return quote!(#private::None);
+    }
+    let record = ident("__telemark_record");
+    let fields = traced.fields.iter().map(|field| {
+        let key = &field.key;
+        let value = &field.value;
+        quote_spanned!(value.span()=> #record.attribute(#key, #value);)
+    });
+    let captured = traced.args.iter().map(|captured| {
+        let name = &captured.name;
+        let key = name.to_string();
+        let capture = match captured.format {
+            Format::Display => {
+                quote_spanned!(name.span()=> #private::capture_display(&#name))
+            }
+            Format::Debug => quote_spanned!(name.span()=> #private::capture_debug(&#name)),
+        };
+        quote!(#record.attribute(#key, #capture);)
+    });
+    quote! {
+        #private::Some(&mut |#record: &mut #private::SpanRecord| {
+            #(#fields)*
+            #(#captured)*
+        })
+    }
+}
+
+/// Statements after the body returned `__telemark_ret`: count it, and add
+/// `err` / `ret` to the span.
+fn outcome(plan: &Plan) -> TokenStream {
+    let private = private();
+    let call = ident("__telemark_call");
+    let ret = ident("__telemark_ret");
+    let mut out = TokenStream::new();
+    if let Some(counted) = &plan.counted {
+        let is_error = match &counted.classifier {
+            Classifier::ByType => quote! {
+                #private::Classify(&#ret).telemark_is_error()
+            },
+            Classifier::OkIf(path) | Classifier::ErrorIf(path) => {
+                // Coercing to a fn pointer first reports a wrong signature at the path.
+                let classifier = ident("__telemark_classifier");
+                let check = quote_spanned!(path.span()=> let #classifier: fn(&_) -> bool = #path;);
+                let negate = matches!(counted.classifier, Classifier::OkIf(_)).then(|| quote!(!));
+                quote!({ #check #negate #classifier(&#ret) })
+            }
+        };
+        out.extend(quote!(#call.finish(#is_error);));
+    }
+    if let Some(traced) = plan.traced.as_ref().filter(|traced| traced.needs_value()) {
+        let record = ident("__telemark_record");
+        let err = traced.err.map(|(format, span)| match format {
+            Format::Display => {
+                quote_spanned!(span=> #private::span_error_display(#record, &#ret);)
+            }
+            Format::Debug => {
+                quote_spanned!(span=> #private::span_error_debug(#record, &#ret);)
+            }
+        });
+        let returned = traced.ret.map(|(format, span)| {
+            let capture = match format {
+                Format::Display => quote_spanned!(span=> #private::capture_display(&#ret)),
+                Format::Debug => quote_spanned!(span=> #private::capture_debug(&#ret)),
+            };
+            quote!(#record.attribute("return.value", #capture);)
+        });
+        out.extend(quote! {
+            if let #private::Some(#record) = #call.record() {
+                #err
+                #returned
+            }
+        });
+    }
+    out
+}
+
+/// `statics` then the wrapped body, as the function's new block.
+pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> TokenStream {
+    let private = private();
+    let site = site_ident();
+    let call = ident("__telemark_call");
+    let ret = ident("__telemark_ret");
+    let future = ident("__telemark_future");
+    let unit: Type = syn::parse_quote!(());
+    let return_type = match &sig.output {
+        ReturnType::Default => None,
+        ReturnType::Type(_, ty) => Some(&**ty),
+    };
+    let fill = fill(plan);
+    let outcome = outcome(plan);
+    let needs_value = !outcome.is_empty();
+    let mutable = needs_value.then(|| quote!(mut));
+    let statements = &body.statements;
+
+    match shape(sig) {
+        Shape::Sync | Shape::Diverging => {
+            let enter = match &plan.traced {
+                Some(_) => {
+                    let slot = ident("__telemark_slot");
+                    quote! {
+                        let mut #slot = #private::SpanSlot::new();
+                        let #mutable #call = #private::Call::traced(&#site, &mut #slot, #fill);
+                    }
+                }
+                None => quote!(let #mutable #call = #private::Call::enter(&#site);),
+            };
+            let diverging = matches!(shape(sig), Shape::Diverging);
+            if !needs_value || diverging {
+                // The guard records when it is dropped, however the body ends.
+                return quote! {{ #statics #enter #statements }};
+            }
+            let value = if body.may_return {
+                call_once(typed_body(statements, Some(return_type.unwrap_or(&unit))))
+            } else {
+                quote!({ #statements })
+            };
+            quote! {{
+                #statics
+                                #enter
+                let #ret = #value;
+                #outcome
+                #ret
+            }}
+        }
+        Shape::Async(ty) => {
+            let traced = plan.traced.is_some();
+            let enter_mutable = if traced { None } else { mutable.clone() };
+            let enter =
+                quote!(let #enter_mutable #call = #private::AsyncCall::enter(&#site, #fill););
+            let inner = if body.may_return {
+                let typed = typed_body(statements, Some(ty.unwrap_or(&unit)));
+                quote!(async move { #typed })
+            } else {
+                quote!(async move { #statements })
+            };
+            let run = if traced {
+                quote!(let (#ret, #mutable #call) = #call.instrument(#inner).await;)
+            } else if body.may_return {
+                quote!(let #ret = #inner.await;)
+            } else {
+                quote!(let #ret = { #statements };)
+            };
+            quote! {{
+                #statics
+                                #enter
+                #run
+                #outcome
+                #ret
+            }}
+        }
+        Shape::ImplFuture(_) | Shape::BoxedFuture(_) => {
+            let unpin = matches!(shape(sig), Shape::ImplFuture(true));
+            let declared = match shape(sig) {
+                Shape::BoxedFuture(ty) => Some(ty),
+                _ => None,
+            };
+            let build = call_once(typed_body(statements, declared));
+            let run = if plan.traced.is_some() {
+                quote!(let (#ret, #mutable #call) = #call.begin().instrument(#future).await;)
+            } else {
+                quote!(let #mutable #call = #call.begin(); let #ret = #future.await;)
+            };
+            let wrapped = quote!(async move { #run #outcome #ret });
+            let returned = match shape(sig) {
+                Shape::BoxedFuture(_) => quote! {
+                    if !#private::is_enabled() {
+                        return #future;
+                    }
+                    ::std::boxed::Box::pin(#wrapped)
+                },
+                _ if unpin => quote!(::std::boxed::Box::pin(#wrapped)),
+                _ => wrapped,
+            };
+            quote! {{
+                #statics
+                                let #call = #private::AsyncCall::start(&#site, #fill);
+                let #future = #build;
+                #returned
+            }}
+        }
+    }
+}

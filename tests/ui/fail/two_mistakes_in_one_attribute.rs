@@ -1,0 +1,4 @@
+#[telemark::counted(name = "jobs", labels(result = "always_ok"))]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[telemark::counted(nmae = "calls_total")]
+#[telemark::timed(buckets = [])]
+#[telemark::traced(kind = rpc)]
+fn f() {}
+
+fn main() {}
