@@ -22,11 +22,39 @@
 //! }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let telemetry = telemark::builder!().listen("127.0.0.1:9464").start()?;
+//! // With the `server` feature (on by default), serves on 127.0.0.1:9464.
+//! let telemetry = telemark::builder!().start()?;
 //! charge(250)?;
 //! print!("{}", telemetry.render_metrics());
 //! # Ok(()) }
 //! ```
+//!
+//! ## Where things are
+//!
+//! The everyday items are at the root: the four attributes, [`builder!`],
+//! [`Telemetry`], [`Traces`], [`set_enabled`], [`CircuitBreaker`] and
+//! [`BreakerError`]. The rest is in modules:
+//!
+//! - [`telemetry`]: the builder, start-up errors, [`ConfigError`](telemetry::ConfigError);
+//! - [`metrics`]: histogram buckets, the in-flight gauge's name;
+//! - [`trace`]: samplers, batch limits, exporters;
+//! - [`propagation`]: W3C trace context in HTTP headers;
+//! - [`breaker`]: breaker configuration, state, statistics, retry policies;
+//! - [`catalog`]: every instrumented function and its counts;
+//! - [`limits`]: the limits the attributes and the runtime share.
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `server` | on | the HTTP endpoints (hyper): `/metrics`, `/health`, `/ready`, `/status` |
+//! | `otlp` | on | span export over OTLP/gRPC and OTLP/HTTP (`Traces::otlp*`) |
+//! | `metrics-recorder` | on | a `metrics` facade recorder: `metrics::counter!` and friends on `/metrics` |
+//! | `disable-instrumentation` | off | compiles `#[counted]`, `#[timed]` and `#[traced]` out |
+//!
+//! With `default-features = false`, the attributes, the span pipeline (with
+//! the console or any SDK exporter), circuit breakers and
+//! [`Telemetry::render_metrics`] all work; serve the text yourself.
 //!
 //! ## How calls are recorded
 //!

@@ -16,7 +16,9 @@ fn compiled_out_functions_behave_the_same_and_record_nothing() {
     assert!(add(u32::MAX, 1).is_err());
     let catalogued = telemark::catalog::instrumented_functions();
     assert!(
-        catalogued.iter().all(|f| f.attributes == ["circuit_breaker"]),
+        catalogued
+            .iter()
+            .all(|f| f.attributes == ["circuit_breaker"]),
         "{catalogued:?}"
     );
     let telemetry = telemark::builder!().without_server().start().unwrap();

@@ -38,7 +38,9 @@ mod clock;
 mod error;
 pub mod metrics;
 pub mod propagation;
+mod report;
 mod rng;
+#[cfg(feature = "server")]
 mod server;
 mod site;
 mod switch;

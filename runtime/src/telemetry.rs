@@ -2,21 +2,27 @@
 //! starting can fail. This is where the subsystems are put together.
 
 use std::fmt;
-use std::future::Future;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::error::ConfigError;
-pub use crate::server::DEFAULT_LISTEN_ADDRESS;
+
+/// The address the endpoints listen on unless configured.
+pub const DEFAULT_LISTEN_ADDRESS: &str = "127.0.0.1:9464";
 
 use crate::breaker::site::check_breaker_sites;
 use crate::breaker::BreakerRegistryError;
+#[cfg(feature = "metrics-recorder")]
 use crate::metrics::recorder::install_recorder;
 use crate::metrics::render::BuildInfo;
-use crate::metrics::{set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS};
-use crate::server::readiness::readiness_check;
-use crate::server::{bind, spawn_server, Endpoints, ListenError, Readiness, Server};
+use crate::metrics::{set_default_buckets, validate_buckets, BucketError};
+use crate::report::Report;
+#[cfg(feature = "server")]
+use crate::server::{
+    bind, readiness::readiness_check, spawn_server, ListenError, Readiness, Server,
+};
 use crate::trace::pipeline::PipelineHandle;
 use crate::trace::{sdk_disabled_by_env, TraceError, Traces};
 
@@ -83,6 +89,7 @@ impl std::error::Error for TelemetryError {
     }
 }
 
+#[cfg(feature = "server")]
 impl From<ListenError> for TelemetryError {
     fn from(error: ListenError) -> Self {
         match error {
@@ -111,9 +118,11 @@ pub struct TelemetryBuilder {
     crate_name: String,
     service_name: Option<String>,
     build: BuildInfo,
+    #[cfg(feature = "server")]
     listen: Option<String>,
     buckets: Option<Vec<f64>>,
     install_recorder: bool,
+    #[cfg(feature = "server")]
     readiness: Readiness,
     traces: Option<Traces>,
 }
@@ -129,9 +138,11 @@ impl TelemetryBuilder {
                 commit: String::new(),
                 branch: String::new(),
             },
+            #[cfg(feature = "server")]
             listen: Some(DEFAULT_LISTEN_ADDRESS.to_owned()),
             buckets: None,
-            install_recorder: true,
+            install_recorder: cfg!(feature = "metrics-recorder"),
+            #[cfg(feature = "server")]
             readiness: Readiness {
                 checks: Vec::new(),
                 timeout: Duration::from_secs(2),
@@ -169,14 +180,21 @@ impl TelemetryBuilder {
 
     /// Where to serve `/metrics`, `/health`, `/ready` and `/status`
     /// (default [`DEFAULT_LISTEN_ADDRESS`]; port 0 picks a free port).
+    /// With the `server` feature (on by default).
+    #[cfg(feature = "server")]
     pub fn listen(mut self, address: impl Into<String>) -> Self {
         self.listen = Some(address.into());
         self
     }
 
     /// Serve no HTTP endpoints (render with [`Telemetry::render_metrics`]).
+    /// Without the `server` feature, none are served anyway.
+    #[allow(unused_mut)]
     pub fn without_server(mut self) -> Self {
-        self.listen = None;
+        #[cfg(feature = "server")]
+        {
+            self.listen = None;
+        }
         self
     }
 
@@ -189,26 +207,31 @@ impl TelemetryBuilder {
     }
 
     /// Whether to install a Prometheus recorder as the process's `metrics`
-    /// recorder (default true), so `metrics::counter!` and friends appear on
-    /// `/metrics` too.
+    /// recorder, so `metrics::counter!` and friends appear on `/metrics`
+    /// too (default: with the `metrics-recorder` feature, on by default;
+    /// asking for it without the feature makes [`start`](Self::start) fail).
     pub fn metrics_recorder(mut self, install: bool) -> Self {
         self.install_recorder = install;
         self
     }
 
     /// Adds a check run by `/ready`; the service is ready when every check
-    /// returns `Ok(())` within the readiness timeout.
+    /// returns `Ok(())` within the readiness timeout. With the `server`
+    /// feature.
+    #[cfg(feature = "server")]
     pub fn readiness_check<F, Fut>(mut self, name: impl Into<String>, check: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), String>> + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
     {
         let check = readiness_check(check);
         self.readiness.checks.push((name.into(), check));
         self
     }
 
-    /// How long each readiness check may take (default 2 s).
+    /// How long each readiness check may take (default 2 s). With the
+    /// `server` feature.
+    #[cfg(feature = "server")]
     pub fn readiness_timeout(mut self, timeout: Duration) -> Self {
         self.readiness.timeout = timeout;
         self
@@ -233,19 +256,29 @@ impl TelemetryBuilder {
         if let Some(seconds) = &self.buckets {
             validate_buckets(seconds).map_err(TelemetryError::Buckets)?;
         }
+        #[cfg(not(feature = "metrics-recorder"))]
+        if self.install_recorder {
+            return Err(TelemetryError::Config(ConfigError::new(
+                "metrics_recorder",
+                "true",
+                "telemark was built without its `metrics-recorder` feature",
+            )));
+        }
+        #[cfg(feature = "server")]
         let listener = match &self.listen {
             Some(address) => Some(bind(address)?),
             None => None,
         };
-        let buckets = match &self.buckets {
-            Some(seconds) => {
-                set_default_buckets(seconds).map_err(TelemetryError::Buckets)?;
-                seconds.clone()
-            }
-            None => DEFAULT_BUCKETS.to_vec(),
-        };
+        if let Some(seconds) = &self.buckets {
+            set_default_buckets(seconds).map_err(TelemetryError::Buckets)?;
+        }
+        #[cfg(feature = "metrics-recorder")]
         let recorder = if self.install_recorder {
-            let installed = install_recorder(&buckets);
+            let buckets = self
+                .buckets
+                .as_deref()
+                .unwrap_or(&crate::metrics::DEFAULT_BUCKETS);
+            let installed = install_recorder(buckets);
             Some(installed.map_err(|_| TelemetryError::RecorderInstalled)?)
         } else {
             None
@@ -263,20 +296,22 @@ impl TelemetryBuilder {
             _ => None,
         };
 
-        let shared = Arc::new(Endpoints {
+        let report = Arc::new(Report {
             service_name,
             build: self.build,
+            #[cfg(feature = "metrics-recorder")]
             recorder,
-            readiness: self.readiness,
             started: Instant::now(),
         });
 
+        #[cfg(feature = "server")]
         let server = match listener {
-            Some(listener) => Some(spawn_server(listener, Arc::clone(&shared))?),
+            Some(listener) => Some(spawn_server(listener, Arc::clone(&report), self.readiness)?),
             None => None,
         };
         Ok(Telemetry {
-            shared,
+            report,
+            #[cfg(feature = "server")]
             server,
             traces,
         })
@@ -285,40 +320,44 @@ impl TelemetryBuilder {
 
 /// Running telemetry. Dropping it stops the HTTP endpoints.
 pub struct Telemetry {
-    shared: Arc<Endpoints>,
+    report: Arc<Report>,
+    #[cfg(feature = "server")]
     server: Option<Server>,
     traces: Option<PipelineHandle>,
 }
 
 impl fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Telemetry")
-            .field("service_name", &self.shared.service_name)
-            .field("local_addr", &self.local_addr())
-            .finish()
+        let mut debug = f.debug_struct("Telemetry");
+        debug.field("service_name", &self.report.service_name);
+        #[cfg(feature = "server")]
+        debug.field("local_addr", &self.local_addr());
+        debug.finish()
     }
 }
 
 impl Telemetry {
-    /// The address the endpoints are served on, if they are.
+    /// The address the endpoints are served on, if they are. With the
+    /// `server` feature.
+    #[cfg(feature = "server")]
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.server.as_ref().map(|server| server.address)
     }
 
     /// The `service_name` label in use.
     pub fn service_name(&self) -> &str {
-        &self.shared.service_name
+        &self.report.service_name
     }
 
     /// What `/metrics` serves: the function metrics, `build_info`, and
     /// everything recorded through the `metrics` facade.
     pub fn render_metrics(&self) -> String {
-        self.shared.render_metrics()
+        self.report.render_metrics()
     }
 
     /// What `/status` serves, as JSON.
     pub fn status(&self) -> serde_json::Value {
-        self.shared.status()
+        self.report.status()
     }
 
     /// Exports every span ended so far; false if that took longer than
@@ -339,6 +378,7 @@ impl Telemetry {
     }
 
     fn stop_server(&mut self) {
+        #[cfg(feature = "server")]
         if let Some(server) = self.server.take() {
             server.stop();
         }

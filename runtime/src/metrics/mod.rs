@@ -15,6 +15,7 @@
 
 pub(crate) mod buckets;
 pub(crate) mod exposition;
+#[cfg(feature = "metrics-recorder")]
 pub(crate) mod recorder;
 pub(crate) mod render;
 pub(crate) mod shard;

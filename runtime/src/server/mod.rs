@@ -1,35 +1,25 @@
 //! The HTTP endpoints: `/metrics`, `/health`, `/ready` and `/status`, served
 //! on a background thread.
 //!
-//! This folder owns the listener and connection handling (`mod.rs`), what
-//! each endpoint answers (`Endpoints`), and the readiness checks
-//! (`readiness`). It renders each subsystem's series through that
-//! subsystem's own renderer.
+//! This folder owns the listener and connection handling (`mod.rs`) and the
+//! readiness checks (`readiness`); what `/metrics` and `/status` answer is
+//! the crate's `report`.
 
 pub(crate) mod readiness;
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
 pub(crate) use readiness::Readiness;
 
-use crate::breaker::render::{breakers_status, render_breaker_metrics};
-use crate::catalog::{counted_sites, instrumented_functions, timed_sites};
-use crate::metrics::exposition::{header, sample};
-use crate::metrics::render::{render_build_info, render_function_metrics, BuildInfo};
-use crate::trace::pipeline::{SPANS_DROPPED, SPANS_EXPORTED};
-
-/// The address the endpoints listen on unless configured.
-pub const DEFAULT_LISTEN_ADDRESS: &str = "127.0.0.1:9464";
+use crate::report::Report;
 
 /// Why the endpoints could not start.
 #[derive(Debug)]
@@ -60,80 +50,6 @@ impl Server {
     }
 }
 
-/// What the endpoints serve.
-pub(crate) struct Endpoints {
-    pub service_name: String,
-    pub build: BuildInfo,
-    pub recorder: Option<PrometheusHandle>,
-    pub readiness: Readiness,
-    pub started: Instant,
-}
-
-impl Endpoints {
-    /// What `/metrics` serves.
-    pub(crate) fn render_metrics(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        let service = &self.service_name;
-        render_function_metrics(&mut out, service, counted_sites(), timed_sites());
-        render_breaker_metrics(&mut out, service);
-        render_build_info(&mut out, service, &self.build);
-        render_span_counters(&mut out);
-        if let Some(recorder) = &self.recorder {
-            recorder.run_upkeep();
-            out.push_str(&recorder.render());
-        }
-        out
-    }
-
-    /// What `/status` serves.
-    pub(crate) fn status(&self) -> serde_json::Value {
-        let functions: Vec<_> = instrumented_functions()
-            .into_iter()
-            .map(|f| {
-                json!({
-                    "function": f.function,
-                    "module": f.module,
-                    "file": f.file,
-                    "line": f.line,
-                    "attributes": f.attributes,
-                    "calls": f.calls,
-                    "errors": f.errors,
-                    "in_flight": f.in_flight,
-                })
-            })
-            .collect();
-        json!({
-            "service": self.service_name,
-            "version": self.build.version,
-            "commit": self.build.commit,
-            "uptime_seconds": self.started.elapsed().as_secs_f64(),
-            "instrumentation_enabled": crate::switch::is_enabled(),
-            "functions": functions,
-            "breakers": breakers_status(),
-        })
-    }
-}
-
-/// `telemark_spans_exported_total` and `telemark_spans_dropped_total`.
-fn render_span_counters(out: &mut String) {
-    header(
-        out,
-        "telemark_spans_exported_total",
-        "counter",
-        "Spans handed to the span exporter.",
-    );
-    let exported = SPANS_EXPORTED.load(Relaxed);
-    sample(out, "telemark_spans_exported_total", [], exported);
-    header(
-        out,
-        "telemark_spans_dropped_total",
-        "counter",
-        "Spans lost because the queue was full or the export failed.",
-    );
-    let dropped = SPANS_DROPPED.load(Relaxed);
-    sample(out, "telemark_spans_dropped_total", [], dropped);
-}
-
 /// Resolves and binds `address` (not yet serving).
 pub(crate) fn bind(address: &str) -> Result<std::net::TcpListener, ListenError> {
     let resolved: Vec<SocketAddr> = address
@@ -156,8 +72,10 @@ pub(crate) fn bind(address: &str) -> Result<std::net::TcpListener, ListenError> 
 
 pub(crate) fn spawn_server(
     listener: std::net::TcpListener,
-    shared: Arc<Endpoints>,
+    report: Arc<Report>,
+    readiness: Readiness,
 ) -> Result<Server, ListenError> {
+    let shared = Arc::new((report, readiness));
     let address = listener.local_addr().map_err(ListenError::Thread)?;
     // Two workers: a readiness check that blocks its thread leaves the other
     // one serving /metrics and /health.
@@ -221,7 +139,10 @@ fn reply_json(status: StatusCode, value: &serde_json::Value) -> Response<Full<By
     reply(status, "application/json", value.to_string())
 }
 
-async fn respond(shared: &Endpoints, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn respond(
+    (report, readiness): &(Arc<Report>, Readiness),
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return reply_json(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -232,11 +153,11 @@ async fn respond(shared: &Endpoints, request: Request<Incoming>) -> Response<Ful
         "/metrics" => reply(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            shared.render_metrics(),
+            report.render_metrics(),
         ),
         "/health" => reply_json(StatusCode::OK, &json!({ "status": "ok" })),
         "/ready" => {
-            let (ready, body) = shared.readiness.run().await;
+            let (ready, body) = readiness.run().await;
             let status = if ready {
                 StatusCode::OK
             } else {
@@ -244,7 +165,7 @@ async fn respond(shared: &Endpoints, request: Request<Incoming>) -> Response<Ful
             };
             reply_json(status, &body)
         }
-        "/status" => reply_json(StatusCode::OK, &shared.status()),
+        "/status" => reply_json(StatusCode::OK, &report.status()),
         _ => reply_json(
             StatusCode::NOT_FOUND,
             &json!({ "error": "not found", "endpoints": ["/metrics", "/health", "/ready", "/status"] }),

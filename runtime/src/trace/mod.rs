@@ -22,6 +22,7 @@
 mod console;
 mod error;
 mod events;
+#[cfg(feature = "otlp")]
 mod otlp;
 pub(crate) mod pipeline;
 mod sampler;
@@ -36,6 +37,7 @@ use opentelemetry_sdk::Resource;
 pub use console::ConsoleExporter;
 pub use error::TraceError;
 pub(crate) use events::event_on_current_span;
+#[cfg(feature = "otlp")]
 pub use otlp::OtlpProtocol;
 pub use pipeline::BatchLimits;
 pub use sampler::{Root, Sampler};
@@ -89,6 +91,7 @@ impl Traces {
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (default `http://localhost:4317`
     /// for gRPC, `http://localhost:4318` for HTTP). Invalid values make
     /// `start()` fail.
+    #[cfg(feature = "otlp")]
     pub fn otlp() -> Self {
         Self::with_installer(|resource, sampler, limits| {
             let protocol = OtlpProtocol::from_env()?;
@@ -102,16 +105,19 @@ impl Traces {
     }
 
     /// Spans sent over OTLP/gRPC to `endpoint` (e.g. `http://127.0.0.1:4317`).
+    #[cfg(feature = "otlp")]
     pub fn otlp_grpc(endpoint: impl Into<String>) -> Self {
         Self::otlp_to(OtlpProtocol::Grpc, endpoint.into())
     }
 
     /// Spans sent over OTLP/HTTP with protobuf bodies to `endpoint`, the full
     /// URL (e.g. `http://127.0.0.1:4318/v1/traces`).
+    #[cfg(feature = "otlp")]
     pub fn otlp_http(endpoint: impl Into<String>) -> Self {
         Self::otlp_to(OtlpProtocol::HttpProtobuf, endpoint.into())
     }
 
+    #[cfg(feature = "otlp")]
     fn otlp_to(protocol: OtlpProtocol, endpoint: String) -> Self {
         Self::with_installer(move |resource, sampler, limits| {
             pipeline::install(
@@ -123,19 +129,30 @@ impl Traces {
         })
     }
 
-    /// [`Traces::otlp`] when `OTEL_EXPORTER_OTLP_ENDPOINT` or
-    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, else [`Traces::console`].
+    /// `Traces::otlp()` when `OTEL_EXPORTER_OTLP_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (an error from `start()`
+    /// without the `otlp` feature), else [`Traces::console`].
     pub fn from_env() -> Self {
         let configured = [
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
         ]
-        .iter()
-        .any(|name| std::env::var(name).is_ok_and(|value| !value.trim().is_empty()));
-        if configured {
-            Self::otlp()
-        } else {
-            Self::console()
+        .into_iter()
+        .find(|name| std::env::var(name).is_ok_and(|value| !value.trim().is_empty()));
+        match configured {
+            None => Self::console(),
+            #[cfg(feature = "otlp")]
+            Some(_) => Self::otlp(),
+            // An endpoint this build cannot export to: `start()` says so.
+            #[cfg(not(feature = "otlp"))]
+            Some(variable) => Self::with_installer(move |_, _, _| {
+                let value = std::env::var(variable).unwrap_or_default();
+                Err(TraceError::Config(ConfigError::new(
+                    variable,
+                    value,
+                    "telemark was built without its `otlp` feature",
+                )))
+            }),
         }
     }
 
