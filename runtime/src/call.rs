@@ -68,78 +68,181 @@ pub fn call_once<T>(body: impl FnOnce() -> T) -> T {
     body()
 }
 
-/// The guard of one call of a synchronous function: records when dropped,
-/// so early `return`s, `?` and panics are all recorded.
-pub struct Call<'slot> {
-    /// Counts the call; taken by [`Call::finish`], else it counts an error.
-    counter: Option<&'static Counter>,
-    /// The histogram and the start, in clock ticks, of a timed call.
-    timing: Option<(&'static Histogram, u64)>,
-    span: SyncSpan<'slot>,
+/// One part of a call's guard, started with the call: the counter, the
+/// timer, or [`Off`] for a part the function does not have. Generated code
+/// picks the parts, so each combination is its own small type and its drop
+/// inlines into the function.
+pub trait Part: Sized {
+    /// The part of a call of `site`'s function that just started.
+    fn start(site: &'static Site) -> Self;
+    /// The part before the call starts (a future not polled yet).
+    fn not_started() -> Self;
 }
 
-#[inline(always)]
-fn start_timing(site: &'static Site) -> Option<(&'static Histogram, u64)> {
-    match &site.metrics.histogram {
-        Some(histogram) if is_enabled() => Some((histogram, histogram.begin())),
-        _ => None,
+/// A part that reports the call's outcome.
+pub trait Outcome {
+    /// The call returned a value: counts it as an error or not.
+    fn finish(&mut self, is_error: bool);
+}
+
+/// A part that holds the call's span.
+pub trait Spanned {
+    /// The sampled span's record, to add the returned value's facts to.
+    fn record(&mut self) -> Option<&mut SpanRecord>;
+}
+
+/// A part the function does not have.
+pub struct Off;
+
+impl Part for Off {
+    #[inline(always)]
+    fn start(_: &'static Site) -> Self {
+        Off
+    }
+
+    #[inline(always)]
+    fn not_started() -> Self {
+        Off
     }
 }
 
-impl Call<'static> {
-    /// A call of a function without a span.
+impl Outcome for Off {
     #[inline(always)]
-    pub fn enter(site: &'static Site) -> Self {
-        Call {
-            counter: site.metrics.counter.as_ref(),
-            timing: start_timing(site),
-            span: SyncSpan::none(),
+    fn finish(&mut self, _: bool) {}
+}
+
+impl Spanned for Off {
+    #[inline(always)]
+    fn record(&mut self) -> Option<&mut SpanRecord> {
+        None
+    }
+}
+
+/// Counts the call: as an error unless [`Outcome::finish`] classified its
+/// value first, so a panic or a cancelled future counts as an error.
+pub struct Counting(Option<&'static Counter>);
+
+impl Part for Counting {
+    #[inline(always)]
+    fn start(site: &'static Site) -> Self {
+        Counting(site.metrics.counter.as_ref())
+    }
+
+    #[inline(always)]
+    fn not_started() -> Self {
+        Counting(None)
+    }
+}
+
+impl Outcome for Counting {
+    #[inline(always)]
+    fn finish(&mut self, is_error: bool) {
+        if let Some(counter) = self.0.take() {
+            counter.record(is_error);
         }
     }
 }
 
-impl<'slot> Call<'slot> {
-    /// A call of a `#[traced]` function; `slot` holds its span if sampled,
-    /// `fill` adds `fields(...)` and `args(...)` to a sampled span.
+impl Drop for Counting {
     #[inline(always)]
-    pub fn traced(site: &'static Site, slot: &'slot mut SpanSlot, fill: Fill<'_>) -> Self {
-        let span = match &site.span {
-            Some(span) => SyncSpan::start(span, slot, fill),
-            None => SyncSpan::none(),
-        };
+    fn drop(&mut self) {
+        if let Some(counter) = self.0 {
+            counter.record(true);
+        }
+    }
+}
+
+/// Times the call and tracks it as in flight, from its start to its drop
+/// (if instrumentation was on when it started, so the gauge stays exact).
+pub struct Timing(Option<(&'static Histogram, u64)>);
+
+impl Part for Timing {
+    #[inline(always)]
+    fn start(site: &'static Site) -> Self {
+        Timing(match &site.metrics.histogram {
+            Some(histogram) if is_enabled() => Some((histogram, histogram.begin())),
+            _ => None,
+        })
+    }
+
+    #[inline(always)]
+    fn not_started() -> Self {
+        Timing(None)
+    }
+}
+
+impl Drop for Timing {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some((histogram, start)) = self.0 {
+            histogram.end(start);
+        }
+    }
+}
+
+impl Spanned for SyncSpan<'_> {
+    #[inline(always)]
+    fn record(&mut self) -> Option<&mut SpanRecord> {
+        SyncSpan::record(self)
+    }
+}
+
+/// The guard of one call of a synchronous function: records when dropped,
+/// so early `return`s, `?` and panics are all recorded. Its parts drop in
+/// field order: the counter, then the timer, then the span.
+pub struct Call<C, T, S> {
+    counter: C,
+    /// Kept for its drop, which ends the timing.
+    #[allow(dead_code)]
+    timer: T,
+    span: S,
+}
+
+impl<C: Part, T: Part, S> Call<C, T, S> {
+    /// A call of `site`'s function starting: its `span` (already started,
+    /// or [`Off`]), then the timer, then the counter.
+    #[inline(always)]
+    pub fn enter(site: &'static Site, span: S) -> Self {
+        let timer = T::start(site);
+        let counter = C::start(site);
         Call {
-            counter: site.metrics.counter.as_ref(),
-            timing: start_timing(site),
+            counter,
+            timer,
             span,
         }
     }
 
     /// The call returned a value: counts it as an error or not.
     #[inline(always)]
-    pub fn finish(&mut self, is_error: bool) {
-        if let Some(counter) = self.counter.take() {
-            counter.record(is_error);
-        }
+    pub fn finish(&mut self, is_error: bool)
+    where
+        C: Outcome,
+    {
+        self.counter.finish(is_error);
     }
 
     /// The sampled span's record, to add the returned value's facts to.
-    #[inline]
-    pub fn record(&mut self) -> Option<&mut SpanRecord> {
+    #[inline(always)]
+    pub fn record(&mut self) -> Option<&mut SpanRecord>
+    where
+        S: Spanned,
+    {
         self.span.record()
     }
 }
 
-impl Drop for Call<'_> {
-    #[inline(always)]
-    fn drop(&mut self) {
-        if let Some((histogram, start)) = self.timing {
-            histogram.end(start);
-        }
-        // Not finished: the call panicked.
-        if let Some(counter) = self.counter {
-            counter.record(true);
-        }
-        // The span (a field) ends after this, as the outermost part.
+/// A call of a `#[traced]` synchronous function: its span, started first.
+/// `slot` holds the span if sampled; `fill` adds `fields(...)` and
+/// `args(...)` to a sampled span.
+#[inline(always)]
+pub fn sync_span<'slot>(
+    site: &'static Site,
+    slot: &'slot mut SpanSlot,
+    fill: Fill<'_>,
+) -> SyncSpan<'slot> {
+    match &site.span {
+        Some(span) => SyncSpan::start(span, slot, fill),
+        None => SyncSpan::inert(slot),
     }
 }
 
@@ -147,17 +250,17 @@ impl Drop for Call<'_> {
 /// before it completes (cancelled) leaves the in-flight gauge, is timed up to
 /// the drop, counts as an error and ends its span as cancelled; one dropped
 /// before its first poll never started and records nothing but its span.
-pub struct AsyncCall {
+pub struct AsyncCall<C, T> {
     site: &'static Site,
-    /// The call started (its first poll) and is not counted yet.
-    counting: bool,
-    /// Start of a timed call, in clock ticks.
-    timing: Option<u64>,
+    counter: C,
+    /// Kept for its drop, which ends the timing.
+    #[allow(dead_code)]
+    timer: T,
     span: AsyncSpan,
     completed: bool,
 }
 
-impl AsyncCall {
+impl<C: Part, T: Part> AsyncCall<C, T> {
     /// The span of a call of `site`'s function, started where the call is
     /// made (`fill` adds `fields(...)` and `args(...)` to a sampled span);
     /// counting and timing wait for [`AsyncCall::begin`].
@@ -165,8 +268,8 @@ impl AsyncCall {
     pub fn start(site: &'static Site, fill: Fill<'_>) -> Self {
         AsyncCall {
             site,
-            counting: false,
-            timing: None,
+            counter: C::not_started(),
+            timer: T::not_started(),
             span: AsyncSpan::start(site.span.as_ref(), fill),
             completed: false,
         }
@@ -176,11 +279,8 @@ impl AsyncCall {
     /// start.
     #[inline(always)]
     pub fn begin(mut self) -> Self {
-        self.counting = self.site.metrics.counter.is_some();
-        self.timing = match &self.site.metrics.histogram {
-            Some(histogram) if is_enabled() => Some(histogram.begin()),
-            _ => None,
-        };
+        self.timer = T::start(self.site);
+        self.counter = C::start(self.site);
         self
     }
 
@@ -194,7 +294,7 @@ impl AsyncCall {
     /// Runs `future` with the call's span current on every poll; its output
     /// comes back with the guard, for [`AsyncCall::finish`].
     #[inline]
-    pub fn instrument<F: Future>(self, future: F) -> Instrumented<F> {
+    pub fn instrument<F: Future>(self, future: F) -> Instrumented<F, C, T> {
         Instrumented {
             future,
             call: Some(self),
@@ -203,12 +303,11 @@ impl AsyncCall {
 
     /// The call returned a value: counts it as an error or not.
     #[inline(always)]
-    pub fn finish(&mut self, is_error: bool) {
-        if std::mem::take(&mut self.counting) {
-            if let Some(counter) = &self.site.metrics.counter {
-                counter.record(is_error);
-            }
-        }
+    pub fn finish(&mut self, is_error: bool)
+    where
+        C: Outcome,
+    {
+        self.counter.finish(is_error);
     }
 
     /// The sampled span's record, to add the returned value's facts to.
@@ -218,35 +317,28 @@ impl AsyncCall {
     }
 }
 
-impl Drop for AsyncCall {
-    #[inline]
+impl<C, T> Drop for AsyncCall<C, T> {
+    #[inline(always)]
     fn drop(&mut self) {
-        let metrics = &self.site.metrics;
-        if let (Some(start), Some(histogram)) = (self.timing, &metrics.histogram) {
-            histogram.end(start);
-        }
-        // Started but not finished: cancelled, or it panicked.
-        if let (true, Some(counter)) = (self.counting, &metrics.counter) {
-            counter.record(true);
-        }
         if self.completed {
-            std::mem::replace(&mut self.span, AsyncSpan::start(None, None)).end();
+            self.span.end();
         }
-        // Otherwise the span (a field) ends as cancelled after this.
+        // The counter, the timer, then the span (ended as cancelled unless
+        // it ended above) drop after this, as fields.
     }
 }
 
 pin_project_lite::pin_project! {
     /// A function's future running inside its call's span.
-    pub struct Instrumented<F> {
+    pub struct Instrumented<F, C, T> {
         #[pin]
         future: F,
-        call: Option<AsyncCall>,
+        call: Option<AsyncCall<C, T>>,
     }
 }
 
-impl<F: Future> Future for Instrumented<F> {
-    type Output = (F::Output, AsyncCall);
+impl<F: Future, C, T> Future for Instrumented<F, C, T> {
+    type Output = (F::Output, AsyncCall<C, T>);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();

@@ -71,7 +71,8 @@ pub mod __private {
     };
     pub use crate::breaker::{BreakerConfig, Jitter, RetryPolicy, Verdict};
     pub use crate::call::{
-        call_once, type_of_return, AsyncCall, Call, Instrumented, Site, FUNCTION_SITES,
+        call_once, sync_span, type_of_return, AsyncCall, Call, Counting, Instrumented, Off, Site,
+        Timing, FUNCTION_SITES,
     };
     pub use crate::metrics::site::{Classify, Counter, CounterCells, Histogram, TimedCells};
     pub use crate::site::SiteInfo;

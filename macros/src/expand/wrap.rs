@@ -126,18 +126,29 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
     let needs_value = !outcome.is_empty();
     let mutable = needs_value.then(|| quote!(mut));
     let statements = &body.statements;
+    let slot = ident("__telemark_slot");
+    // The guard's parts: the counter and the timer, or `Off`.
+    let part = |present: bool, part: &str| {
+        let part = Ident::new(if present { part } else { "Off" }, Span::call_site());
+        quote!(#private::#part)
+    };
+    let counter = part(plan.counted.is_some(), "Counting");
+    let timer = part(plan.timed.is_some(), "Timing");
+    let parts = quote!(#counter, #timer);
 
     match shape(sig) {
         Shape::Sync | Shape::Diverging => {
-            let enter = match &plan.traced {
-                Some(_) => {
-                    let slot = ident("__telemark_slot");
-                    quote! {
-                        let mut #slot = #private::SpanSlot::new();
-                        let #mutable #call = #private::Call::traced(&#site, &mut #slot, #fill);
-                    }
-                }
-                None => quote!(let #mutable #call = #private::Call::enter(&#site);),
+            let span = match &plan.traced {
+                Some(_) => quote!(#private::sync_span(&#site, &mut #slot, #fill)),
+                None => quote!(#private::Off),
+            };
+            let slot_declaration = plan
+                .traced
+                .is_some()
+                .then(|| quote!(let mut #slot = #private::SpanSlot::new();));
+            let enter = quote! {
+                #slot_declaration
+                let #mutable #call = #private::Call::<#parts, _>::enter(&#site, #span);
             };
             let diverging = matches!(shape(sig), Shape::Diverging);
             if !needs_value || diverging {
@@ -160,8 +171,7 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
         Shape::Async(ty) => {
             let traced = plan.traced.is_some();
             let enter_mutable = if traced { None } else { mutable.clone() };
-            let enter =
-                quote!(let #enter_mutable #call = #private::AsyncCall::enter(&#site, #fill););
+            let enter = quote!(let #enter_mutable #call = #private::AsyncCall::<#parts>::enter(&#site, #fill););
             let inner = if body.may_return {
                 let typed = typed_body(statements, Some(ty.unwrap_or(&unit)));
                 quote!(async move { #typed })
@@ -208,7 +218,7 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
             };
             quote! {{
                 #statics
-                                let #call = #private::AsyncCall::start(&#site, #fill);
+                                let #call = #private::AsyncCall::<#parts>::start(&#site, #fill);
                 let #future = #build;
                 #returned
             }}

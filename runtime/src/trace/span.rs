@@ -363,17 +363,17 @@ impl SpanSlot {
 
 /// The span of a synchronous call: current while the call runs, ended when
 /// dropped (as an error if the call panicked).
-pub(crate) struct SyncSpan<'slot> {
-    slot: Option<&'slot mut SpanSlot>,
+pub struct SyncSpan<'slot> {
+    slot: &'slot mut SpanSlot,
     unsampled_root: bool,
 }
 
 impl<'slot> SyncSpan<'slot> {
-    /// No span: the function is not traced.
+    /// A span that records nothing.
     #[inline(always)]
-    pub(crate) fn none() -> Self {
+    pub(crate) fn inert(slot: &'slot mut SpanSlot) -> Self {
         SyncSpan {
-            slot: None,
+            slot,
             unsampled_root: false,
         }
     }
@@ -394,7 +394,7 @@ impl<'slot> SyncSpan<'slot> {
             Start::Sampled(record, context) => start_sampled(slot, record, context),
         }
         SyncSpan {
-            slot: Some(slot),
+            slot,
             unsampled_root,
         }
     }
@@ -402,7 +402,7 @@ impl<'slot> SyncSpan<'slot> {
     /// The sampled span's record, to add the returned value's facts to.
     #[inline]
     pub(crate) fn record(&mut self) -> Option<&mut SpanRecord> {
-        let (record, _) = self.slot.as_mut()?.0.as_mut()?;
+        let (record, _) = self.slot.0.as_mut()?;
         Some(record)
     }
 }
@@ -418,10 +418,8 @@ impl Drop for SyncSpan<'_> {
         if self.unsampled_root {
             UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
         }
-        if let Some(slot) = &mut self.slot {
-            if slot.0.is_some() {
-                end_dropped(slot);
-            }
+        if self.slot.0.is_some() {
+            end_dropped(self.slot);
         }
     }
 }
@@ -484,7 +482,7 @@ impl AsyncSpan {
 
     /// Ends the span after its future completed.
     #[inline]
-    pub(crate) fn end(mut self) {
+    pub(crate) fn end(&mut self) {
         if let AsyncState::Sampled(record, _) =
             std::mem::replace(&mut self.state, AsyncState::Inert)
         {
