@@ -107,8 +107,8 @@ pub fn breaker_block(
         // Spanned wholly on the return type, so that an error type without
         // `From<BreakerError>` is reported there.
         let private_at_ret = respan(quote!(#private), ret_span);
-        let refused_value =
-            |error: &Ident| quote_spanned!(ret_span=> #private_at_ret::refused(#error));
+        let error_at_ret = respan(error_ty.clone(), ret_span);
+        let refused_value = |error: &Ident| quote_spanned!(ret_span=> #private_at_ret::Refusal::<#error_at_ret>::NEW.result(#error));
         let on_refusal = match &this.fallback {
             Some(path) => quote_spanned!(path.span()=> #path(#refusal)),
             None => refused_value(&refusal),

@@ -66,9 +66,9 @@ fn with_errors(errors: Errors, item: TokenStream) -> TokenStream {
     out
 }
 
-/// Removes the telemark attributes from `attrs` and parses them. Their
-/// paths are kept in `paths`, for the wrapper to mention so that the imports
-/// they came through still count as used.
+/// Removes the telemark attributes from `attrs` and parses them. The paths
+/// of those that may have come through an import are kept in `paths`, for
+/// the wrapper to mention so that the imports still count as used.
 fn take_attributes(
     attrs: &mut Vec<syn::Attribute>,
     already: Option<Kind>,
@@ -97,7 +97,17 @@ fn take_attributes(
         if let Some(attribute) = Attribute::parse(kind, args, errors) {
             taken.push((attribute, attr.clone()));
         }
-        paths.push(attr.path().clone());
+        // An attribute written `telemark::timed` (or `::telemark::timed`)
+        // came through no import; `timed` or `tm::timed` may have.
+        let path = attr.path();
+        let through_import = path.leading_colon.is_none()
+            && path
+                .segments
+                .first()
+                .is_some_and(|first| first.ident != "telemark");
+        if through_import {
+            paths.push(path.clone());
+        }
         false
     });
     let mut unique: Vec<Attribute> = Vec::new();

@@ -3,6 +3,7 @@
 #![allow(missing_docs)] // hidden API for generated code
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
@@ -148,37 +149,68 @@ pub fn check_breaker_sites() -> Result<(), BreakerRegistryError> {
     Ok(())
 }
 
-/// A return type that can carry a breaker's refusal: `Result<T, E>` where
-/// `E: From<BreakerError>`.
-#[diagnostic::on_unimplemented(
-    message = "`#[circuit_breaker]` cannot return a refusal as `{Self}`",
-    label = "the function must return `Result<T, E>` with `E: From<telemark::BreakerError>`",
-    note = "implement `From<telemark::BreakerError>` for the error type, or use `Box<dyn std::error::Error + Send + Sync>`, `std::io::Error` or `anyhow::Error`"
-)]
+/// A function's `Result` return type, whose `Err` the breaker judges.
 pub trait BreakerResult {
     type Error;
     fn breaker_error(&self) -> Option<&Self::Error>;
-    fn from_breaker_error(error: BreakerError) -> Self;
 }
 
-impl<T, E: From<BreakerError>> BreakerResult for Result<T, E> {
+impl<T, E> BreakerResult for Result<T, E> {
     type Error = E;
 
     #[inline(always)]
     fn breaker_error(&self) -> Option<&E> {
         self.as_ref().err()
     }
+}
 
+/// Turns a refusal into the function's `Err(E)`: `Refusal::<E>::NEW.result(error)`.
+/// Through `E: From<BreakerError>` when it holds; otherwise method
+/// resolution reaches [`CannotCarry`]'s `result`, whose bound
+/// [`CarriesRefusal`] names the problem in the compiler's error.
+pub struct Refusal<E>(PhantomData<E>);
+
+impl<E> Refusal<E> {
+    pub const NEW: Self = Refusal(PhantomData);
+}
+
+impl<E: From<BreakerError>> Refusal<E> {
     #[inline]
-    fn from_breaker_error(error: BreakerError) -> Self {
+    pub fn result<T>(&self, error: BreakerError) -> Result<T, E> {
         Err(E::from(error))
     }
 }
 
-/// The function's value for a refused (or timed-out) call.
-#[inline]
-pub fn refused<R: BreakerResult>(error: BreakerError) -> R {
-    R::from_breaker_error(error)
+/// Where a [`Refusal`] of an error type without `From<BreakerError>` leads.
+pub struct CannotCarry<E>(PhantomData<E>);
+
+impl<E> std::ops::Deref for Refusal<E> {
+    type Target = CannotCarry<E>;
+
+    fn deref(&self) -> &CannotCarry<E> {
+        &CannotCarry(PhantomData)
+    }
+}
+
+impl<E> CannotCarry<E> {
+    pub fn result<T>(&self, error: BreakerError) -> Result<T, E>
+    where
+        E: CarriesRefusal,
+    {
+        Err(E::carry(error))
+    }
+}
+
+/// An error type that can carry a breaker's refusal other than through
+/// `From<BreakerError>` (telemark implements it for no type: its purpose is
+/// the message below, when `From<BreakerError>` is missing).
+#[diagnostic::on_unimplemented(
+    message = "`#[circuit_breaker]` cannot return a refusal as `{Self}`: `{Self}` does not implement `From<telemark::BreakerError>`",
+    label = "the error type must implement `From<telemark::BreakerError>`",
+    note = "implement `From<telemark::BreakerError>` for it, or use an error type that has it: `Box<dyn std::error::Error + Send + Sync>`, `std::io::Error`, `anyhow::Error`"
+)]
+pub trait CarriesRefusal {
+    fn carry(error: BreakerError) -> Self;
 }
 
 /// Reports a finished call on its permit; `classify` judges an `Err`.
