@@ -7,29 +7,20 @@
 //! telemark's builder) for every case, as in a real service.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use telemark::opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
-use telemark::opentelemetry_sdk::error::OTelSdkResult;
-use telemark::opentelemetry_sdk::trace::{
-    Sampler as SdkSampler, SdkTracerProvider, SpanData, SpanExporter,
-};
+use telemark::opentelemetry_sdk::trace::{Sampler as SdkSampler, SdkTracerProvider};
 use telemark::trace::{Root, Sampler};
 use telemark::Traces;
 
-#[inline(never)]
-fn baseline(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
-}
-
-#[telemark::counted]
-#[inline(never)]
-fn counted(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
-}
+mod support;
+use support::{
+    baseline, baseline_async, calls, contended, counted, dropped_spans, ready, timed,
+    timed_in_chunks, traced, traced_async, CallError, NoopExporter,
+};
 
 #[telemark::counted]
 #[inline(never)]
@@ -38,19 +29,6 @@ fn counted_result(x: u64) -> Result<u64, u64> {
         Err(x)
     } else {
         Ok(x.wrapping_mul(31).rotate_left(7))
-    }
-}
-
-/// A caller's error type: small, and able to carry a breaker's refusal.
-#[derive(Debug)]
-enum CallError {
-    Refused,
-    Failed,
-}
-
-impl From<telemark::BreakerError> for CallError {
-    fn from(_: telemark::BreakerError) -> Self {
-        CallError::Refused
     }
 }
 
@@ -96,12 +74,6 @@ fn breaker_closed_value(x: u64) -> u64 {
 #[inline(never)]
 fn breaker_window_value(x: u64) -> u64 {
     breaker_window(x).unwrap_or(0)
-}
-
-#[telemark::timed]
-#[inline(never)]
-fn timed(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
 }
 
 #[inline(never)]
@@ -189,58 +161,6 @@ fn single_thread(c: &mut Criterion) {
     group.finish();
 }
 
-/// One other thread calling `call` in a loop for as long as it lives. It is
-/// started once per benchmark, so every sample sees the same contention.
-struct Contender {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Contender {
-    fn start(call: fn(u64) -> u64) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    black_box(call(black_box(i)));
-                    i += 1;
-                }
-            })
-        };
-        Contender {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Contender {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.join().unwrap();
-        }
-    }
-}
-
-/// Benchmarks `call` on this thread while a [`Contender`] calls it too.
-fn contended(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    name: &str,
-    call: fn(u64) -> u64,
-) {
-    let _contender = Contender::start(call);
-    group.bench_function(name, |b| {
-        let mut i = 0u64;
-        b.iter(|| {
-            i += 1;
-            call(black_box(i))
-        })
-    });
-}
-
 static CACHED: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
 
 #[inline(never)]
@@ -251,83 +171,25 @@ fn facade_cached_global(x: u64) -> u64 {
     x.wrapping_mul(31).rotate_left(7)
 }
 
+/// A benchmarked function.
+type Call = fn(u64) -> u64;
+
 fn two_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("two_threads");
-    contended(&mut group, "baseline", baseline);
-    contended(&mut group, "counted", counted);
-    contended(&mut group, "timed", timed);
-    contended(&mut group, "shared_atomic", shared_atomic);
-    contended(&mut group, "metrics_counter_cached", facade_cached_global);
-    contended(&mut group, "baseline_result", baseline_result_value);
-    contended(&mut group, "breaker_closed", breaker_closed_value);
-    contended(&mut group, "breaker_window", breaker_window_value);
+    let cases: [(&str, Call); 8] = [
+        ("baseline", baseline),
+        ("counted", counted),
+        ("timed", timed),
+        ("shared_atomic", shared_atomic),
+        ("metrics_counter_cached", facade_cached_global),
+        ("baseline_result", baseline_result_value),
+        ("breaker_closed", breaker_closed_value),
+        ("breaker_window", breaker_window_value),
+    ];
+    for (name, call) in cases {
+        contended(call, || group.bench_function(name, |b| b.iter(calls(call))));
+    }
     group.finish();
-}
-
-#[telemark::traced]
-#[inline(never)]
-fn traced(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
-}
-
-#[inline(never)]
-async fn baseline_async(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
-}
-
-#[telemark::traced]
-#[inline(never)]
-async fn traced_async(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
-}
-
-/// Polls a future that never waits, with no runtime in the way.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-    }
-}
-
-/// Accepts every batch and does nothing: measures the span path, not I/O.
-#[derive(Debug)]
-struct NoopExporter;
-
-impl SpanExporter for NoopExporter {
-    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
-        Ok(())
-    }
-}
-
-/// Times `iters` calls in chunks that fit the span queue, flushing it
-/// between chunks outside the timed region: every timed call really queues
-/// its span (none is dropped because the export thread fell behind).
-fn timed_in_chunks(iters: u64, mut call: impl FnMut(), flush: impl Fn()) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let chunk = left.min(1024);
-        let start = Instant::now();
-        for _ in 0..chunk {
-            call();
-        }
-        total += start.elapsed();
-        left -= chunk;
-        flush();
-    }
-    total
-}
-
-fn dropped_spans(telemetry: &telemark::Telemetry) -> u64 {
-    telemetry
-        .render_metrics()
-        .lines()
-        .find_map(|line| line.strip_prefix("telemark_spans_dropped_total "))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0)
 }
 
 fn start_traces(sampler: Sampler) -> telemark::Telemetry {
@@ -342,7 +204,7 @@ fn spans(c: &mut Criterion) {
     let mut group = c.benchmark_group("spans");
     group.bench_function("baseline", |b| b.iter(|| baseline(black_box(7))));
     group.bench_function("baseline_async", |b| {
-        b.iter(|| block_on(baseline_async(black_box(7))))
+        b.iter(|| ready(baseline_async(black_box(7))))
     });
 
     let sampled = start_traces(Sampler::AlwaysOn);
@@ -366,7 +228,7 @@ fn spans(c: &mut Criterion) {
             timed_in_chunks(
                 iters,
                 || {
-                    black_box(block_on(traced_async(black_box(7))));
+                    black_box(ready(traced_async(black_box(7))));
                 },
                 flush,
             )

@@ -2,35 +2,17 @@
 //! type, classification, fallback, shared names, timeouts, retry timing on
 //! tokio's paused clock, metrics, `/status` and span events.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
+use opentelemetry_sdk::trace::SpanData;
 use telemark::breaker::{BreakerConfig, BreakerState, ManualClock};
-use telemark::{circuit_breaker, traced, BreakerError, CircuitBreaker, Telemetry, Traces};
+use telemark::{circuit_breaker, traced, BreakerError, CircuitBreaker};
 
-struct Fixture {
-    telemetry: Telemetry,
-    exporter: InMemorySpanExporter,
-}
-
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let telemetry = telemark::builder!()
-            .without_server()
-            .metrics_recorder(false)
-            .traces(Traces::exporter(exporter.clone()).sampler(telemark::trace::Sampler::AlwaysOn))
-            .start()
-            .expect("telemetry starts");
-        Fixture {
-            telemetry,
-            exporter,
-        }
-    })
-}
+use common::span_fixture as fixture;
 
 fn metric_line(name: &str, labels: &str) -> Option<f64> {
     let text = fixture().telemetry.render_metrics();

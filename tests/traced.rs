@@ -2,8 +2,9 @@
 //! attributes, parent and trace ids, status and events.
 #![cfg(not(feature = "disable-instrumentation"))]
 
+mod common;
+
 use std::future::Future;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
@@ -11,28 +12,9 @@ use telemark::opentelemetry::trace::{
     SpanId, SpanKind, Status, TraceContextExt, Tracer, TracerProvider,
 };
 use telemark::opentelemetry::{Context, Value};
-use telemark::{traced, Telemetry, Traces};
+use telemark::traced;
 
-struct Fixture {
-    telemetry: Telemetry,
-    exporter: InMemorySpanExporter,
-}
-
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let telemetry = telemark::builder!()
-            .without_server()
-            .traces(Traces::exporter(exporter.clone()).sampler(telemark::trace::Sampler::AlwaysOn))
-            .start()
-            .expect("telemetry starts");
-        Fixture {
-            telemetry,
-            exporter,
-        }
-    })
-}
+use common::span_fixture as fixture;
 
 /// Every exported span whose name starts with `prefix`.
 fn spans(prefix: &str) -> Vec<SpanData> {

@@ -9,11 +9,9 @@
 use std::hint::black_box;
 use std::sync::OnceLock;
 
-use common::{contended, ready, CallError};
 use criterion::{criterion_group, criterion_main, Criterion};
 use failsafe::CircuitBreaker as _;
-
-mod common;
+use telemark_peers::support::{calls, contended, ready, CallError};
 
 /// The protected call; inlined into each case, whose own function is the
 /// unit measured.
@@ -151,7 +149,7 @@ fn one_thread(c: &mut Criterion) {
 fn two_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("breaker_closed_two_threads");
     for (name, call) in CASES {
-        contended(&mut group, name, call);
+        contended(call, || group.bench_function(name, |b| b.iter(calls(call))));
     }
     group.finish();
 }

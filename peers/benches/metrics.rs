@@ -12,28 +12,12 @@ use std::hint::black_box;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{contended, ready};
 use criterion::{criterion_group, criterion_main, Criterion};
 use metered::{HitCount, ResponseTime};
-
-mod common;
-
-#[inline(never)]
-fn baseline(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
-}
-
-#[telemark::counted]
-#[inline(never)]
-fn telemark_counted(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
-}
-
-#[telemark::timed]
-#[inline(never)]
-fn telemark_timed(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
-}
+use telemark_peers::support::{
+    baseline, baseline_async, calls, contended, counted as telemark_counted, ready,
+    timed as telemark_timed,
+};
 
 #[inline(never)]
 fn baseline_result(x: u64) -> Result<u64, u64> {
@@ -66,11 +50,6 @@ fn autometrics_result(x: u64) -> Result<u64, u64> {
         return Err(x);
     }
     Ok(x.wrapping_mul(31).rotate_left(7))
-}
-
-#[inline(never)]
-async fn baseline_async(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
 }
 
 #[telemark::counted]
@@ -213,7 +192,7 @@ fn one_thread(c: &mut Criterion) {
 fn two_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("peer_metrics_two_threads");
     for (name, call) in COUNTERS {
-        contended(&mut group, name, call);
+        contended(call, || group.bench_function(name, |b| b.iter(calls(call))));
     }
     group.finish();
 }

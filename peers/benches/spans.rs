@@ -11,27 +11,18 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use common::{ready, CallError};
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use telemark::opentelemetry::trace::{Tracer, TracerProvider};
 use telemark::trace::{Root, Sampler};
 use telemark::Traces;
-use telemark_peers::NoopExporter;
+use telemark_peers::support::NoopExporter;
+use telemark_peers::support::{
+    baseline, baseline_async, ready, timed_in_chunks, timed_in_chunks_under,
+    traced as telemark_traced, traced_async as telemark_traced_async, CallError,
+};
 
-mod common;
 use tracing_subscriber::layer::SubscriberExt;
-
-#[inline(never)]
-fn baseline(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
-}
-
-#[telemark::traced]
-#[inline(never)]
-fn telemark_traced(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
-}
 
 #[tracing::instrument(skip_all)]
 #[inline(never)]
@@ -42,17 +33,6 @@ fn tracing_instrumented(x: u64) -> u64 {
 #[fastrace::trace]
 #[inline(never)]
 fn fastrace_traced(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
-}
-
-#[inline(never)]
-async fn baseline_async(x: u64) -> u64 {
-    x.wrapping_mul(31).rotate_left(7)
-}
-
-#[telemark::traced]
-#[inline(never)]
-async fn telemark_traced_async(x: u64) -> u64 {
     x.wrapping_mul(31).rotate_left(7)
 }
 
@@ -105,37 +85,6 @@ fn fastrace_in_chunks(iters: u64, mut call: impl FnMut()) -> Duration {
         total += start.elapsed();
         left -= chunk;
         fastrace::flush();
-    }
-    total
-}
-
-/// Times `iters` calls in chunks that fit the span queues, flushing between
-/// chunks outside the timed region, so no measured span is dropped.
-fn timed_in_chunks(iters: u64, call: impl FnMut(), flush: impl Fn()) -> Duration {
-    timed_in_chunks_under(iters, |chunk| chunk(), call, flush)
-}
-
-/// As `timed_in_chunks`, each chunk run by `parent` (inside a span of its
-/// own, whose cost per chunk is part of the measure).
-fn timed_in_chunks_under(
-    iters: u64,
-    parent: impl Fn(&mut dyn FnMut()),
-    mut call: impl FnMut(),
-    flush: impl Fn(),
-) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let chunk = left.min(1024);
-        let start = Instant::now();
-        parent(&mut || {
-            for _ in 0..chunk {
-                call();
-            }
-        });
-        total += start.elapsed();
-        left -= chunk;
-        flush();
     }
     total
 }

@@ -3,20 +3,8 @@
 //! driver compare per-call costs. It is not built by the workspace's
 //! default `cargo test`; run `cargo test -p telemark-peers`.
 
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+/// What every benchmark suite shares (the root `benches/support` module).
+#[path = "../../benches/support/mod.rs"]
+pub mod support;
 
-/// A span exporter that accepts every batch and does nothing, so that
-/// measurements see the span path and not I/O.
-///
-/// ```
-/// let _traces = telemark::Traces::exporter(telemark_peers::NoopExporter);
-/// ```
-#[derive(Debug)]
-pub struct NoopExporter;
-
-impl SpanExporter for NoopExporter {
-    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
-        Ok(())
-    }
-}
+pub use support::NoopExporter;

@@ -1,4 +1,5 @@
-//! Test helpers: an HTTP GET and a parsed Prometheus scrape.
+//! Test helpers: an HTTP GET, a parsed Prometheus scrape, and one process-
+//! wide span pipeline exporting to memory.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -100,9 +101,36 @@ impl Scrape {
 }
 
 /// Starts telemetry on a free loopback port.
+#[cfg(feature = "server")]
 pub fn start() -> telemark::Telemetry {
     telemark::builder!()
         .listen("127.0.0.1:0")
         .start()
         .expect("telemetry starts")
+}
+
+/// The test binary's telemetry, exporting every span (sampler always on) to
+/// memory; started once, shared by its tests.
+pub struct SpanFixture {
+    pub telemetry: telemark::Telemetry,
+    pub exporter: opentelemetry_sdk::trace::InMemorySpanExporter,
+}
+
+pub fn span_fixture() -> &'static SpanFixture {
+    static FIXTURE: std::sync::OnceLock<SpanFixture> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+        let traces = telemark::Traces::exporter(exporter.clone())
+            .sampler(telemark::trace::Sampler::AlwaysOn);
+        let telemetry = telemark::builder!()
+            .without_server()
+            .metrics_recorder(false)
+            .traces(traces)
+            .start()
+            .expect("telemetry starts");
+        SpanFixture {
+            telemetry,
+            exporter,
+        }
+    })
 }

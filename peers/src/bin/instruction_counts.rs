@@ -16,7 +16,7 @@ use std::hint::black_box;
 
 use telemark::trace::{Root, Sampler};
 use telemark::Traces;
-use telemark_peers::NoopExporter;
+use telemark_peers::support::NoopExporter;
 
 #[inline(never)]
 fn baseline(x: u64) -> u64 {
