@@ -118,7 +118,7 @@ impl Spanned for Off {
     }
 }
 
-/// Counts the call: as an error unless [`Outcome::finish`] classified its
+/// Counts the call: as an error unless `Outcome::finish` classified its
 /// value first, so a panic or a cancelled future counts as an error.
 pub struct Counting(Option<&'static Counter>);
 
