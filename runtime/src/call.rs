@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use crate::metrics::site::{Counter, Histogram, MetricsSite};
 use crate::site::SiteInfo;
 use crate::switch::is_enabled;
-use crate::trace::span::{AsyncSpan, Fill, SpanRecord, SpanSlot, SyncSpan, TraceSite};
+use crate::trace::span::{AsyncSpan, Fill, PollScope, SpanRecord, SpanSlot, SyncSpan, TraceSite};
 
 /// Every function with `#[counted]`, `#[timed]` or `#[traced]` linked into
 /// the program: each function's one `Site` is its entry.
@@ -246,55 +246,109 @@ pub fn sync_span<'slot>(
     }
 }
 
+/// The span part of an asynchronous call: an [`AsyncSpan`], or [`Off`] for
+/// a function without `#[traced]`.
+pub trait FutureSpan: Spanned + Sized {
+    /// The span of a call of `site`'s function, started where the call is
+    /// made.
+    fn start(site: &'static Site, fill: Fill<'_>) -> Self;
+    /// Makes the span current for one poll, until the scope is dropped.
+    fn enter_poll(&self) -> PollScope;
+    /// The future completed: the span ends normally when dropped.
+    fn complete(&mut self);
+}
+
+impl FutureSpan for Off {
+    #[inline(always)]
+    fn start(_: &'static Site, _: Fill<'_>) -> Self {
+        Off
+    }
+
+    #[inline(always)]
+    fn enter_poll(&self) -> PollScope {
+        PollScope::Nothing
+    }
+
+    #[inline(always)]
+    fn complete(&mut self) {}
+}
+
+impl FutureSpan for AsyncSpan {
+    #[inline(always)]
+    fn start(site: &'static Site, fill: Fill<'_>) -> Self {
+        AsyncSpan::start(site.span.as_ref(), fill)
+    }
+
+    #[inline(always)]
+    fn enter_poll(&self) -> PollScope {
+        AsyncSpan::enter_poll(self)
+    }
+
+    #[inline(always)]
+    fn complete(&mut self) {
+        AsyncSpan::complete(self);
+    }
+}
+
+impl Spanned for AsyncSpan {
+    #[inline(always)]
+    fn record(&mut self) -> Option<&mut SpanRecord> {
+        AsyncSpan::record(self)
+    }
+}
+
 /// The guard of one call of an asynchronous function. A future dropped
 /// before it completes (cancelled) leaves the in-flight gauge, is timed up to
 /// the drop, counts as an error and ends its span as cancelled; one dropped
 /// before its first poll never started and records nothing but its span.
-pub struct AsyncCall<C, T> {
-    site: &'static Site,
+/// Its parts drop in field order: the counter, the timer, then the span.
+pub struct AsyncCall<C, T, S> {
     counter: C,
     /// Kept for its drop, which ends the timing.
     #[allow(dead_code)]
     timer: T,
-    span: AsyncSpan,
-    completed: bool,
+    span: S,
 }
 
-impl<C: Part, T: Part> AsyncCall<C, T> {
-    /// The span of a call of `site`'s function, started where the call is
-    /// made (`fill` adds `fields(...)` and `args(...)` to a sampled span);
-    /// counting and timing wait for [`AsyncCall::begin`].
+impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
+    /// A call of `site`'s function, made now: its span starts (`fill` adds
+    /// `fields(...)` and `args(...)` to a sampled span); counting and
+    /// timing wait for [`AsyncCall::begin`].
     #[inline(always)]
     pub fn start(site: &'static Site, fill: Fill<'_>) -> Self {
         AsyncCall {
-            site,
             counter: C::not_started(),
             timer: T::not_started(),
-            span: AsyncSpan::start(site.span.as_ref(), fill),
-            completed: false,
+            span: S::start(site, fill),
         }
     }
 
-    /// The call's future is polled for the first time: counting and timing
-    /// start.
+    /// The call's future (of `site`'s function) is polled for the first
+    /// time: counting and timing start.
     #[inline(always)]
-    pub fn begin(mut self) -> Self {
-        self.timer = T::start(self.site);
-        self.counter = C::start(self.site);
+    pub fn begin(mut self, site: &'static Site) -> Self {
+        self.timer = T::start(site);
+        self.counter = C::start(site);
         self
     }
 
-    /// A call of an `async fn`, at its first poll: [`start`](Self::start)
-    /// and [`begin`](Self::begin) at once.
+    /// A call of an `async fn`, at its first poll: its span, timing and
+    /// counting start.
     #[inline(always)]
     pub fn enter(site: &'static Site, fill: Fill<'_>) -> Self {
-        Self::start(site, fill).begin()
+        let span = S::start(site, fill);
+        let timer = T::start(site);
+        AsyncCall {
+            counter: C::start(site),
+            timer,
+            span,
+        }
     }
 
     /// Runs `future` with the call's span current on every poll; its output
     /// comes back with the guard, for [`AsyncCall::finish`].
     #[inline]
-    pub fn instrument<F: Future>(self, future: F) -> Instrumented<F, C, T> {
+    pub fn instrument<F: Future>(self, future: F) -> Instrumented<F, C, T, S> {
         Instrumented {
             future,
             call: Some(self),
@@ -311,34 +365,23 @@ impl<C: Part, T: Part> AsyncCall<C, T> {
     }
 
     /// The sampled span's record, to add the returned value's facts to.
-    #[inline]
+    #[inline(always)]
     pub fn record(&mut self) -> Option<&mut SpanRecord> {
         self.span.record()
     }
 }
 
-impl<C, T> Drop for AsyncCall<C, T> {
-    #[inline(always)]
-    fn drop(&mut self) {
-        if self.completed {
-            self.span.end();
-        }
-        // The counter, the timer, then the span (ended as cancelled unless
-        // it ended above) drop after this, as fields.
-    }
-}
-
 pin_project_lite::pin_project! {
     /// A function's future running inside its call's span.
-    pub struct Instrumented<F, C, T> {
+    pub struct Instrumented<F, C, T, S> {
         #[pin]
         future: F,
-        call: Option<AsyncCall<C, T>>,
+        call: Option<AsyncCall<C, T, S>>,
     }
 }
 
-impl<F: Future, C, T> Future for Instrumented<F, C, T> {
-    type Output = (F::Output, AsyncCall<C, T>);
+impl<F: Future, C, T, S: FutureSpan> Future for Instrumented<F, C, T, S> {
+    type Output = (F::Output, AsyncCall<C, T, S>);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -351,7 +394,7 @@ impl<F: Future, C, T> Future for Instrumented<F, C, T> {
         match poll {
             Poll::Ready(output) => {
                 let mut call = this.call.take().expect("checked above");
-                call.completed = true;
+                call.span.complete();
                 Poll::Ready((output, call))
             }
             Poll::Pending => Poll::Pending,

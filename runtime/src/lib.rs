@@ -79,8 +79,8 @@ pub mod __private {
     pub use crate::site::SiteInfo;
     pub use crate::switch::is_enabled;
     pub use crate::trace::span::{
-        capture_debug, capture_display, span_error_debug, span_error_display, IntoAttributeValue,
-        Kind, SpanRecord, SpanSlot, TraceSite,
+        capture_debug, capture_display, span_error_debug, span_error_display, AsyncSpan,
+        IntoAttributeValue, Kind, SpanRecord, SpanSlot, TraceSite,
     };
     pub use core::option::Option::{None, Some};
     pub use linkme;

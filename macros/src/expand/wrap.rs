@@ -134,7 +134,9 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
     };
     let counter = part(plan.counted.is_some(), "Counting");
     let timer = part(plan.timed.is_some(), "Timing");
+    let future_span = part(plan.traced.is_some(), "AsyncSpan");
     let parts = quote!(#counter, #timer);
+    let future_parts = quote!(#counter, #timer, #future_span);
 
     match shape(sig) {
         Shape::Sync | Shape::Diverging => {
@@ -171,7 +173,7 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
         Shape::Async(ty) => {
             let traced = plan.traced.is_some();
             let enter_mutable = if traced { None } else { mutable.clone() };
-            let enter = quote!(let #enter_mutable #call = #private::AsyncCall::<#parts>::enter(&#site, #fill););
+            let enter = quote!(let #enter_mutable #call = #private::AsyncCall::<#future_parts>::enter(&#site, #fill););
             let inner = if body.may_return {
                 let typed = typed_body(statements, Some(ty.unwrap_or(&unit)));
                 quote!(async move { #typed })
@@ -201,9 +203,9 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
             };
             let build = call_once(typed_body(statements, declared));
             let run = if plan.traced.is_some() {
-                quote!(let (#ret, #mutable #call) = #call.begin().instrument(#future).await;)
+                quote!(let (#ret, #mutable #call) = #call.begin(&#site).instrument(#future).await;)
             } else {
-                quote!(let #mutable #call = #call.begin(); let #ret = #future.await;)
+                quote!(let #mutable #call = #call.begin(&#site); let #ret = #future.await;)
             };
             let wrapped = quote!(async move { #run #outcome #ret });
             let returned = match shape(sig) {
@@ -218,7 +220,7 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
             };
             quote! {{
                 #statics
-                                let #call = #private::AsyncCall::<#parts>::start(&#site, #fill);
+                                let #call = #private::AsyncCall::<#future_parts>::start(&#site, #fill);
                 let #future = #build;
                 #returned
             }}

@@ -436,8 +436,10 @@ fn end_dropped(slot: &mut SpanSlot) {
 
 /// The span of an asynchronous call, started when the call starts; it
 /// becomes current during every poll of the future it instruments.
-pub(crate) struct AsyncSpan {
+pub struct AsyncSpan {
     state: AsyncState,
+    /// Its future completed: the span ends normally (else as cancelled).
+    completed: bool,
 }
 
 enum AsyncState {
@@ -454,7 +456,16 @@ impl AsyncSpan {
             Some(Start::UnsampledRoot) => AsyncState::UnsampledRoot,
             Some(Start::Sampled(record, context)) => AsyncState::Sampled(record, context),
         };
-        AsyncSpan { state }
+        AsyncSpan {
+            state,
+            completed: false,
+        }
+    }
+
+    /// Its future completed: the span will end normally when dropped.
+    #[inline]
+    pub(crate) fn complete(&mut self) {
+        self.completed = true;
     }
 
     /// Makes the span current for one poll of the future it instruments,
@@ -479,32 +490,22 @@ impl AsyncSpan {
             _ => None,
         }
     }
-
-    /// Ends the span after its future completed.
-    #[inline]
-    pub(crate) fn end(&mut self) {
-        if let AsyncState::Sampled(record, _) =
-            std::mem::replace(&mut self.state, AsyncState::Inert)
-        {
-            record.end_or_count(false);
-        }
-    }
 }
 
-/// A future dropped before it completed: its span ends as cancelled (or as
-/// failed, while a panic unwinds).
+/// Ends the span: normally if its future completed, else as cancelled (or
+/// as failed, while a panic unwinds).
 impl Drop for AsyncSpan {
     fn drop(&mut self) {
         if let AsyncState::Sampled(record, _) =
             std::mem::replace(&mut self.state, AsyncState::Inert)
         {
-            record.end_or_count(true);
+            record.end_or_count(!self.completed);
         }
     }
 }
 
 /// What one poll of an instrumented future entered; left when dropped.
-pub(crate) enum PollScope {
+pub enum PollScope {
     Nothing,
     /// Inside an unsampled root: its children are not sampled either.
     Unsampled,
