@@ -79,7 +79,7 @@ pub mod __private {
     pub use crate::site::SiteInfo;
     pub use crate::switch::is_enabled;
     pub use crate::trace::span::{
-        capture_debug, capture_display, span_error_debug, span_error_display, AsyncSpan,
+        capture_debug, capture_display, span_error_debug, span_error_display, AsyncSpan, FillOnce,
         IntoAttributeValue, Kind, SpanRecord, SpanSlot, TraceSite,
     };
     pub use core::option::Option::{None, Some};

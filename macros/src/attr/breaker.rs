@@ -333,7 +333,12 @@ impl Rules {
     }
 }
 
-pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Option<Breaker> {
+pub fn parse(
+    args: TokenStream,
+    common: &mut Common,
+    span: Span,
+    errors: &mut Errors,
+) -> Option<Breaker> {
     let mut breaker = Breaker {
         common: Common::default(),
         name: None,
@@ -407,7 +412,7 @@ pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Opt
         }
         breaker.name = Some(lit.value());
     }
-    breaker.rules.validate(Span::call_site(), errors);
+    breaker.rules.validate(span, errors);
     breaker.common = std::mem::take(common);
     Some(breaker)
 }

@@ -50,11 +50,33 @@ impl Kind {
         self == Kind::CircuitBreaker
     }
 
-    /// The telemark attribute `attr` is, if it is one: any path ending in
-    /// one of the four names (`counted`, `telemark::counted`, …).
-    pub fn of(attr: &syn::Attribute) -> Option<Kind> {
-        let last = attr.path().segments.last()?;
-        Kind::ALL.into_iter().find(|kind| last.ident == kind.name())
+    /// The telemark attribute `attr` is, if it is one: one of the four
+    /// names, written alone (imported), as `telemark::name` (`::` first or
+    /// not), or under `krate`, the `crate = ...` path given. Another crate's
+    /// `other::timed` is left alone.
+    pub fn of(attr: &syn::Attribute, krate: Option<&Path>) -> Option<Kind> {
+        let path = attr.path();
+        let last = path.segments.last()?;
+        let kind = Kind::ALL
+            .into_iter()
+            .find(|kind| last.ident == kind.name())?;
+        let prefix: Vec<String> = path
+            .segments
+            .iter()
+            .take(path.segments.len() - 1)
+            .map(|segment| segment.ident.to_string())
+            .collect();
+        let ours = prefix.is_empty()
+            || prefix == ["telemark"]
+            || krate.is_some_and(|krate| {
+                let krate: Vec<String> = krate
+                    .segments
+                    .iter()
+                    .map(|segment| segment.ident.to_string())
+                    .collect();
+                prefix == krate
+            });
+        ours.then_some(kind)
     }
 }
 
@@ -70,15 +92,25 @@ pub enum Attribute {
 impl Attribute {
     /// Parses `kind`'s arguments; `None` when their syntax is broken (the
     /// error is in `errors`).
-    pub fn parse(kind: Kind, args: TokenStream, errors: &mut Errors) -> Option<Attribute> {
+    /// `span` is where the attribute is written, for mistakes that have no
+    /// token of their own.
+    pub fn parse(
+        kind: Kind,
+        args: TokenStream,
+        span: proc_macro2::Span,
+        errors: &mut Errors,
+    ) -> Option<Attribute> {
         let mut common = Common::default();
         let attribute = match kind {
             Kind::Counted => Attribute::Counted(counted::parse(args, &mut common, errors)?),
             Kind::Timed => Attribute::Timed(timed::parse(args, &mut common, errors)?),
             Kind::Traced => Attribute::Traced(traced::parse(args, &mut common, errors)?),
-            Kind::CircuitBreaker => {
-                Attribute::CircuitBreaker(Box::new(breaker::parse(args, &mut common, errors)?))
-            }
+            Kind::CircuitBreaker => Attribute::CircuitBreaker(Box::new(breaker::parse(
+                args,
+                &mut common,
+                span,
+                errors,
+            )?)),
         };
         Some(attribute)
     }

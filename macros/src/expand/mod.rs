@@ -23,7 +23,7 @@ use crate::plan::{unraw, Plan};
 /// already reported on, so the user sees each mistake once.
 pub fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let first = Attribute::parse(kind, args, &mut errors);
+    let first = Attribute::parse(kind, args, Span::call_site(), &mut errors);
     let item: Item = match syn::parse2(item.clone()) {
         Ok(item) => item,
         Err(error) => {
@@ -72,12 +72,13 @@ fn with_errors(errors: Errors, item: TokenStream) -> TokenStream {
 fn take_attributes(
     attrs: &mut Vec<syn::Attribute>,
     already: Option<Kind>,
+    krate: Option<&syn::Path>,
     paths: &mut Vec<syn::Path>,
     errors: &mut Errors,
 ) -> Vec<Attribute> {
     let mut taken = Vec::new();
     attrs.retain(|attr| {
-        let Some(kind) = Kind::of(attr) else {
+        let Some(kind) = Kind::of(attr, krate) else {
             return true;
         };
         let args = match &attr.meta {
@@ -94,7 +95,8 @@ fn take_attributes(
                 return false;
             }
         };
-        if let Some(attribute) = Attribute::parse(kind, args, errors) {
+        let span = syn::spanned::Spanned::span(attr);
+        if let Some(attribute) = Attribute::parse(kind, args, span, errors) {
             taken.push((attribute, attr.clone()));
         }
         // An attribute written `telemark::timed` (or `::telemark::timed`)
@@ -133,7 +135,9 @@ fn function_item(
 ) -> TokenStream {
     let mut paths = Vec::new();
     let already = first.as_ref().map(Attribute::kind);
-    let mut attributes = take_attributes(&mut function.attrs, already, &mut paths, &mut errors);
+    let krate = first.as_ref().and_then(Attribute::krate);
+    let mut attributes =
+        take_attributes(&mut function.attrs, already, krate, &mut paths, &mut errors);
     if let Some(first) = first {
         attributes.insert(0, first);
     }
@@ -153,9 +157,11 @@ fn impl_item(
 ) -> TokenStream {
     let mut impl_paths = Vec::new();
     let already = first.as_ref().map(Attribute::kind);
+    let krate = first.as_ref().and_then(Attribute::krate).cloned();
     let mut on_impl = take_attributes(
         &mut implementation.attrs,
         already,
+        krate.as_ref(),
         &mut impl_paths,
         &mut errors,
     );
@@ -177,7 +183,13 @@ fn impl_item(
     for item in &mut implementation.items {
         let ImplItem::Fn(method) = item else { continue };
         let mut paths = Vec::new();
-        let mut attributes = take_attributes(&mut method.attrs, None, &mut paths, &mut errors);
+        let mut attributes = take_attributes(
+            &mut method.attrs,
+            None,
+            krate.as_ref(),
+            &mut paths,
+            &mut errors,
+        );
         // A const fn runs at compile time too: there is nothing to record,
         // unless the method asks for it itself (and is told it cannot).
         if method.sig.constness.is_none() {

@@ -53,10 +53,10 @@ fn fill(plan: &Plan) -> TokenStream {
         quote!(#record.attribute(#key, #capture);)
     });
     quote! {
-        #private::Some(&mut |#record: &mut #private::SpanRecord| {
+        #private::Some(&mut #private::FillOnce::new(|#record: &mut #private::SpanRecord| {
             #(#fields)*
             #(#captured)*
-        })
+        }))
     }
 }
 

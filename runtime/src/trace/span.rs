@@ -231,8 +231,33 @@ enum Start {
 }
 
 /// What `fields(...)` and `args(...)` add to a sampled span, evaluated only
-/// when the span is sampled.
-pub type Fill<'a> = Option<&'a mut dyn FnMut(&mut SpanRecord)>;
+/// when the span is sampled, at most once.
+pub type Fill<'a> = Option<&'a mut dyn FillSpan>;
+
+/// Adds a sampled span's attributes at its start (see [`FillOnce`]).
+pub trait FillSpan {
+    fn fill(&mut self, record: &mut SpanRecord);
+}
+
+/// The closure generated for `fields(...)` and `args(...)`: called once, so
+/// its expressions may move what they capture.
+pub struct FillOnce<F>(Option<F>);
+
+impl<F: FnOnce(&mut SpanRecord)> FillOnce<F> {
+    #[inline(always)]
+    pub fn new(fill: F) -> Self {
+        FillOnce(Some(fill))
+    }
+}
+
+impl<F: FnOnce(&mut SpanRecord)> FillSpan for FillOnce<F> {
+    #[inline]
+    fn fill(&mut self, record: &mut SpanRecord) {
+        if let Some(fill) = self.0.take() {
+            fill(record);
+        }
+    }
+}
 
 #[inline(always)]
 fn begin(site: &'static TraceSite, fill: Fill<'_>) -> Start {
@@ -339,7 +364,7 @@ fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline) -> 
         record.extra().trace_state = trace_state;
     }
     if let Some(fill) = fill {
-        fill(&mut record);
+        fill.fill(&mut record);
     }
     Start::Sampled(record, context)
 }
@@ -499,7 +524,9 @@ impl Drop for AsyncSpan {
         if let AsyncState::Sampled(record, _) =
             std::mem::replace(&mut self.state, AsyncState::Inert)
         {
-            record.end_or_count(!self.completed);
+            // Ended abnormally if cancelled, or if recording the outcome of
+            // a completed future panicked.
+            record.end_or_count(!self.completed || std::thread::panicking());
         }
     }
 }

@@ -15,6 +15,12 @@ fn load_user(id: u64, query: &Query) -> Result<String, std::num::ParseIntError> 
     Ok(format!("user {}", id + parsed))
 }
 
+/// A field expression may move what it captures: it runs once, when sampled.
+#[traced(fields(label = label.unwrap_or_default()))]
+fn moves_into_a_field(label: Option<String>) -> u32 {
+    7
+}
+
 #[traced(err = debug)]
 async fn fetch(id: u32) -> Result<u32, String> {
     if id == 0 {
@@ -69,4 +75,5 @@ fn main() {
     assert_eq!(block_on(client.call(3)), Ok(3));
     let _ = client.plain();
     assert_eq!(generic(1u8), "1");
+    assert_eq!(moves_into_a_field(Some("x".to_owned())), 7);
 }
