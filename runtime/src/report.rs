@@ -70,20 +70,20 @@ impl Report {
 
 /// `telemark_spans_exported_total` and `telemark_spans_dropped_total`.
 fn render_span_counters(out: &mut String) {
-    header(
-        out,
-        "telemark_spans_exported_total",
-        "counter",
-        "Spans handed to the span exporter.",
-    );
-    let exported = SPANS_EXPORTED.load(Relaxed);
-    sample(out, "telemark_spans_exported_total", [], exported);
-    header(
-        out,
-        "telemark_spans_dropped_total",
-        "counter",
-        "Spans lost because the queue was full or the export failed.",
-    );
-    let dropped = SPANS_DROPPED.load(Relaxed);
-    sample(out, "telemark_spans_dropped_total", [], dropped);
+    let counters = [
+        (
+            "telemark_spans_exported_total",
+            "Spans handed to the span exporter.",
+            &SPANS_EXPORTED,
+        ),
+        (
+            "telemark_spans_dropped_total",
+            "Spans lost because the queue was full or the export failed.",
+            &SPANS_DROPPED,
+        ),
+    ];
+    for (name, help, count) in counters {
+        header(out, name, "counter", help);
+        sample(out, name, [], count.load(Relaxed));
+    }
 }
