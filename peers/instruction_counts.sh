@@ -12,7 +12,7 @@ trap 'rm -rf "$out"' EXIT
 printf '%-24s %s\n' case instructions/call
 for case in baseline counted counted_switched_off timed timed_switched_off \
             traced_sampled traced_not_sampled traced_switched_off \
-            breaker breaker_switched_off windowed \
+            breaker breaker_switched_off windowed stacked stacked_switched_off \
             cached_metrics_counter metered_hit_count recloser_closed tracing_no_subscriber; do
   valgrind --tool=callgrind --callgrind-out-file="$out/$case" \
     target/release/instruction_counts "$case" "$iterations" >/dev/null 2>&1

@@ -72,6 +72,20 @@ fn windowed(x: u64) -> u64 {
     breaker_window(x).unwrap_or(0)
 }
 
+#[telemark::traced]
+#[telemark::counted]
+#[telemark::timed]
+#[telemark::circuit_breaker(name = "instructions-stacked")]
+#[inline(always)]
+fn stacked_result(x: u64) -> Result<u64, Refused> {
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+#[inline(never)]
+fn stacked(x: u64) -> u64 {
+    stacked_result(x).unwrap_or(0)
+}
+
 // Peers, for the cheap cases.
 
 #[inline(never)]
@@ -130,6 +144,8 @@ const CASES: &[&str] = &[
     "breaker",
     "breaker_switched_off",
     "windowed",
+    "stacked",
+    "stacked_switched_off",
     "cached_metrics_counter",
     "metered_hit_count",
     "recloser_closed",
@@ -167,6 +183,7 @@ fn main() {
         "timed" | "timed_switched_off" => timed,
         "breaker" | "breaker_switched_off" => breaker,
         "windowed" => windowed,
+        "stacked" | "stacked_switched_off" => stacked,
         "cached_metrics_counter" => cached,
         "metered_hit_count" => metered,
         "recloser_closed" => recloser,
