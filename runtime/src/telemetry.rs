@@ -368,12 +368,26 @@ impl Telemetry {
             .is_some_and(|traces| traces.flush(timeout))
     }
 
-    /// Stops the endpoints, exports the spans still queued (waiting at most
-    /// five seconds) and shuts the span exporter down.
-    pub fn shutdown(mut self) {
+    /// Stops the endpoints, exports the spans still queued and shuts the
+    /// span exporter down, within five seconds (see
+    /// [`shutdown_within`](Self::shutdown_within)). Dropping the guard does
+    /// the same.
+    pub fn shutdown(self) {
+        self.shutdown_within(Duration::from_secs(5));
+    }
+
+    /// [`shutdown`](Self::shutdown), returning within `timeout` whatever the
+    /// exporter does: spans not exported by then are counted in
+    /// `telemark_spans_dropped_total`.
+    ///
+    /// ```
+    /// let telemetry = telemark_runtime::builder!().without_server().start().unwrap();
+    /// telemetry.shutdown_within(std::time::Duration::from_millis(100));
+    /// ```
+    pub fn shutdown_within(mut self, timeout: Duration) {
         self.stop_server();
         if let Some(mut traces) = self.traces.take() {
-            traces.shutdown(Duration::from_secs(5));
+            traces.shutdown(timeout);
         }
     }
 

@@ -27,8 +27,9 @@ pub(crate) static SPANS_DROPPED: AtomicU64 = AtomicU64::new(0);
 /// The installed pipeline (null when tracing is off). Pipelines are leaked:
 /// a span that started under one may still end after it was replaced.
 static CURRENT: AtomicPtr<Pipeline> = AtomicPtr::new(std::ptr::null_mut());
-/// Serialises installs and shutdowns.
-static INSTALL: Mutex<()> = Mutex::new(());
+/// The pipelines of live `Telemetry` guards, oldest first: the newest is
+/// current; shutting one down makes the newest of the others current.
+static INSTALLED: Mutex<Vec<&'static Pipeline>> = Mutex::new(Vec::new());
 
 thread_local! {
     /// Spans this thread queued, to wake the exporter once per batch.
@@ -38,7 +39,8 @@ thread_local! {
 /// Requests to the export thread besides spans.
 enum Control {
     Flush(mpsc::Sender<()>),
-    Shutdown(mpsc::Sender<()>),
+    /// Export what is queued, then stop, by the deadline.
+    Shutdown(mpsc::Sender<()>, Instant),
 }
 
 /// What the hot path needs: the sampler and the queue.
@@ -52,6 +54,10 @@ pub struct Pipeline {
     control: Mutex<Vec<Control>>,
     worker: OnceLock<std::thread::Thread>,
     open: AtomicBool,
+    /// Spans the export thread took from the queue and has not counted yet
+    /// (exported or dropped). A shutdown that runs out of time counts them
+    /// as dropped itself, taking them from the export thread.
+    unresolved: AtomicU64,
 }
 
 #[inline(always)]
@@ -97,6 +103,35 @@ impl Pipeline {
             .push(control);
         self.wake();
     }
+
+    /// The export thread settles `count` spans it held, exported or not;
+    /// unless a timed-out shutdown counted them already.
+    fn settle(&self, count: u64, exported: bool) {
+        let taken = self
+            .unresolved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_sub(count)
+            });
+        if taken.is_ok() {
+            let counter = if exported {
+                &SPANS_EXPORTED
+            } else {
+                &SPANS_DROPPED
+            };
+            counter.fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
+    /// A shutdown ran out of time: whatever is queued or held by the export
+    /// thread is lost; count it now.
+    fn abandon(&self) {
+        self.open.store(false, Ordering::Relaxed);
+        let mut lost = self.unresolved.swap(0, Ordering::AcqRel);
+        while self.queue.pop().is_some() {
+            lost += 1;
+        }
+        SPANS_DROPPED.fetch_add(lost, Ordering::Relaxed);
+    }
 }
 
 /// Batching limits of the export thread.
@@ -137,27 +172,32 @@ impl PipelineHandle {
         wait.recv_timeout(timeout).is_ok()
     }
 
-    /// Uninstalls the pipeline, exports what is queued and shuts the
-    /// exporter down, waiting at most `timeout`.
+    /// Uninstalls the pipeline (the newest other live one, if any, becomes
+    /// current again), exports what is queued and shuts the exporter down,
+    /// returning within `timeout`: spans not exported by then are counted
+    /// as dropped.
     pub(crate) fn shutdown(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
         {
-            let _install = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
-            let me = self.pipeline as *const Pipeline as *mut Pipeline;
-            let _ = CURRENT.compare_exchange(
-                me,
-                std::ptr::null_mut(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
+            let mut installed = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
+            installed.retain(|other| !std::ptr::eq(*other, self.pipeline));
+            let newest = installed.last().map_or(std::ptr::null_mut(), |pipeline| {
+                *pipeline as *const Pipeline as *mut Pipeline
+            });
+            CURRENT.store(newest, Ordering::Release);
         }
         let (done, wait) = mpsc::channel();
-        self.pipeline.request(Control::Shutdown(done));
-        if wait.recv_timeout(timeout).is_ok() {
-            if let Some(thread) = self.thread.take() {
+        self.pipeline.request(Control::Shutdown(done, deadline));
+        let finished = wait
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok();
+        match (finished, self.thread.take()) {
+            (true, Some(thread)) => {
                 let _ = thread.join();
             }
+            // The exporter hangs past the deadline: its spans are lost.
+            _ => self.pipeline.abandon(),
         }
-        self.thread = None;
     }
 }
 
@@ -207,6 +247,7 @@ where
         control: Mutex::new(Vec::new()),
         worker: OnceLock::new(),
         open: AtomicBool::new(true),
+        unresolved: AtomicU64::new(0),
     }));
     let thread = std::thread::Builder::new()
         .name("telemark-spans".into())
@@ -223,7 +264,8 @@ where
         })
         .map_err(TraceError::Thread)?;
     let _ = pipeline.worker.set(thread.thread().clone());
-    let _install = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut installed = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
+    installed.push(pipeline);
     CURRENT.store(
         pipeline as *const Pipeline as *mut Pipeline,
         Ordering::Release,
@@ -256,16 +298,17 @@ impl<E: SpanExporter> Worker<E> {
             // already: take them all first.
             let drain_all = !controls.is_empty();
             while let Some(record) = pipeline.queue.pop() {
+                pipeline.unresolved.fetch_add(1, Ordering::AcqRel);
                 batch.push(self.converter.convert(record));
                 if batch.len() >= self.limits.max_export_batch_size {
-                    self.export(&mut batch);
+                    self.export(pipeline, &mut batch, None);
                     if !drain_all {
                         break;
                     }
                 }
             }
             if drain_all || Instant::now() >= deadline {
-                self.export(&mut batch);
+                self.export(pipeline, &mut batch, None);
                 deadline = Instant::now() + self.limits.scheduled_delay;
             }
             for control in controls {
@@ -274,19 +317,23 @@ impl<E: SpanExporter> Worker<E> {
                         let _ = self.exporter.force_flush();
                         let _ = done.send(());
                     }
-                    Control::Shutdown(done) => {
+                    Control::Shutdown(done, by) => {
                         pipeline.open.store(false, Ordering::Relaxed);
                         while let Some(record) = pipeline.queue.pop() {
+                            pipeline.unresolved.fetch_add(1, Ordering::AcqRel);
                             batch.push(self.converter.convert(record));
+                            if batch.len() >= self.limits.max_export_batch_size {
+                                self.export(pipeline, &mut batch, Some(by));
+                            }
                         }
-                        self.export(&mut batch);
+                        self.export(pipeline, &mut batch, Some(by));
                         let _ = self.exporter.shutdown();
                         let _ = done.send(());
                         // Answer anyone still waiting, then stop.
                         for late in std::mem::take(
                             &mut *pipeline.control.lock().unwrap_or_else(|p| p.into_inner()),
                         ) {
-                            let (Control::Flush(other) | Control::Shutdown(other)) = late;
+                            let (Control::Flush(other) | Control::Shutdown(other, _)) = late;
                             let _ = other.send(());
                         }
                         return;
@@ -299,28 +346,50 @@ impl<E: SpanExporter> Worker<E> {
         }
     }
 
-    fn export(&mut self, batch: &mut Vec<SpanData>) {
+    /// Exports `batch`, within the export timeout and by `deadline` (a
+    /// shutdown's), then counts its spans as exported or dropped.
+    fn export(
+        &mut self,
+        pipeline: &Pipeline,
+        batch: &mut Vec<SpanData>,
+        deadline: Option<Instant>,
+    ) {
         if batch.is_empty() {
             return;
         }
         let spans = std::mem::take(batch);
         let count = spans.len() as u64;
+        let limit = match deadline {
+            Some(deadline) => self
+                .limits
+                .export_timeout
+                .min(deadline.saturating_duration_since(Instant::now())),
+            None => self.limits.export_timeout,
+        };
+        if limit.is_zero() {
+            pipeline.settle(count, false);
+            return;
+        }
         let export = self.exporter.export(spans);
         let result = self
             .runtime
-            .block_on(async { tokio::time::timeout(self.limits.export_timeout, export).await });
+            .block_on(async { tokio::time::timeout(limit, export).await });
         match result {
-            Ok(Ok(())) => {
-                SPANS_EXPORTED.fetch_add(count, Ordering::Relaxed);
+            Ok(Ok(())) => pipeline.settle(count, true),
+            Ok(Err(error)) => {
+                pipeline.settle(count, false);
+                self.report_failure(&error.to_string());
             }
-            Ok(Err(error)) => self.report_failure(count, &error.to_string()),
-            Err(_) => self.report_failure(count, "export timed out"),
+            Err(_) => {
+                pipeline.settle(count, false);
+                self.report_failure("export timed out");
+            }
         }
     }
 
-    /// Counts the lost spans and logs at most once per interval.
-    fn report_failure(&mut self, lost: u64, error: &str) {
-        SPANS_DROPPED.fetch_add(lost, Ordering::Relaxed);
+    /// Logs a failed export at most once per interval (its spans are
+    /// counted as dropped already).
+    fn report_failure(&mut self, error: &str) {
         self.failures_since_report += 1;
         let due = self
             .last_report
