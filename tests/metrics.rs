@@ -7,7 +7,7 @@ mod common;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{http_get, scrape, start};
 use telemark::{counted, timed};
@@ -439,5 +439,54 @@ fn bad_addresses_and_ports_in_use_are_errors() {
     assert_eq!(
         err.to_string(),
         "invalid duration buckets: histogram bucket 0.5 is not greater than the bucket before it"
+    );
+}
+
+#[test]
+fn a_blocking_readiness_check_stalls_neither_the_endpoints_nor_shutdown() {
+    let telemetry = telemark::builder!()
+        .listen("127.0.0.1:0")
+        .metrics_recorder(false)
+        .readiness_check("stuck", || async {
+            // Blocks its thread, as a careless check might.
+            std::thread::sleep(Duration::from_secs(3600));
+            Ok(())
+        })
+        .readiness_check("fine", || async { Ok(()) })
+        .readiness_timeout(Duration::from_millis(300))
+        .start()
+        .unwrap();
+    let address = telemetry.local_addr().unwrap();
+    let started = Instant::now();
+    let ready: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || http_get(address, "/ready")))
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    for path in ["/metrics", "/health"] {
+        let asked = Instant::now();
+        assert_eq!(http_get(address, path).0, 200);
+        assert!(asked.elapsed() < Duration::from_secs(1), "{path} waited");
+    }
+    for answer in ready {
+        let (status, body) = answer.join().unwrap();
+        assert_eq!(status, 503, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["checks"][0]["name"], "stuck");
+        assert_eq!(json["checks"][0]["ok"], false);
+        assert_eq!(json["checks"][1]["ok"], true);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the deadline holds"
+    );
+    // The stuck check is not started again while its first run blocks.
+    let (status, body) = http_get(address, "/ready");
+    assert_eq!(status, 503);
+    assert!(body.contains("still running"), "{body}");
+    let dropping = Instant::now();
+    drop(telemetry);
+    assert!(
+        dropping.elapsed() < Duration::from_secs(1),
+        "dropping waited"
     );
 }

@@ -17,7 +17,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
-pub(crate) use readiness::Readiness;
+pub(crate) use readiness::{Checks, Readiness};
 
 use crate::report::Report;
 
@@ -75,10 +75,11 @@ pub(crate) fn spawn_server(
     report: Arc<Report>,
     readiness: Readiness,
 ) -> Result<Server, ListenError> {
-    let shared = Arc::new((report, readiness));
+    let checks = readiness.start().map_err(ListenError::Thread)?;
+    let shared = Arc::new((report, checks));
     let address = listener.local_addr().map_err(ListenError::Thread)?;
-    // Two workers: a readiness check that blocks its thread leaves the other
-    // one serving /metrics and /health.
+    // Two workers; readiness checks run apart (see `readiness`), so none of
+    // them can hold these up.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("telemark-http")
@@ -140,7 +141,7 @@ fn reply_json(status: StatusCode, value: &serde_json::Value) -> Response<Full<By
 }
 
 async fn respond(
-    (report, readiness): &(Arc<Report>, Readiness),
+    (report, readiness): &(Arc<Report>, Checks),
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
