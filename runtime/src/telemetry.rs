@@ -20,6 +20,8 @@ use crate::metrics::render::BuildInfo;
 use crate::metrics::{set_default_buckets, validate_buckets, BucketError};
 use crate::report::Report;
 #[cfg(feature = "server")]
+pub use crate::server::EndpointLimits;
+#[cfg(feature = "server")]
 use crate::server::{
     bind, readiness::readiness_check, spawn_server, ListenError, Readiness, Server,
 };
@@ -124,6 +126,8 @@ pub struct TelemetryBuilder {
     install_recorder: bool,
     #[cfg(feature = "server")]
     readiness: Readiness,
+    #[cfg(feature = "server")]
+    endpoint_limits: EndpointLimits,
     traces: Option<Traces>,
 }
 
@@ -142,6 +146,8 @@ impl TelemetryBuilder {
             listen: Some(DEFAULT_LISTEN_ADDRESS.to_owned()),
             buckets: None,
             install_recorder: cfg!(feature = "metrics-recorder"),
+            #[cfg(feature = "server")]
+            endpoint_limits: EndpointLimits::default(),
             #[cfg(feature = "server")]
             readiness: Readiness {
                 checks: Vec::new(),
@@ -229,6 +235,14 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Limits of the HTTP endpoints (connections, timeouts, request size);
+    /// checked at [`start`](Self::start). With the `server` feature.
+    #[cfg(feature = "server")]
+    pub fn endpoint_limits(mut self, limits: EndpointLimits) -> Self {
+        self.endpoint_limits = limits;
+        self
+    }
+
     /// How long each readiness check may take (default 2 s). With the
     /// `server` feature.
     #[cfg(feature = "server")]
@@ -264,6 +278,10 @@ impl TelemetryBuilder {
                 "telemark was built without its `metrics-recorder` feature",
             )));
         }
+        #[cfg(feature = "server")]
+        self.endpoint_limits
+            .validate()
+            .map_err(TelemetryError::Config)?;
         #[cfg(feature = "server")]
         let listener = match &self.listen {
             Some(address) => Some(bind(address)?),
@@ -306,7 +324,12 @@ impl TelemetryBuilder {
 
         #[cfg(feature = "server")]
         let server = match listener {
-            Some(listener) => Some(spawn_server(listener, Arc::clone(&report), self.readiness)?),
+            Some(listener) => Some(spawn_server(
+                listener,
+                Arc::clone(&report),
+                self.readiness,
+                self.endpoint_limits,
+            )?),
             None => None,
         };
         Ok(Telemetry {
