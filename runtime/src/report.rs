@@ -2,14 +2,13 @@
 //! the `/metrics` text and the `/status` document (served by `server`,
 //! and returned by [`Telemetry`](crate::Telemetry) without it).
 
+use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use serde_json::json;
-
-use crate::breaker::render::{breakers_status, render_breaker_metrics};
+use crate::breaker::render::{render_breaker_metrics, write_breakers_status};
 use crate::catalog::{counted_sites, instrumented_functions, timed_sites};
-use crate::metrics::exposition::{header, sample};
+use crate::metrics::exposition::{header, json_key, json_string, sample};
 use crate::metrics::render::{render_build_info, render_function_metrics, BuildInfo};
 use crate::trace::pipeline::{SPANS_DROPPED, SPANS_EXPORTED};
 
@@ -39,32 +38,64 @@ impl Report {
         out
     }
 
-    /// What `/status` serves.
+    /// What `/status` serves, as a JSON document: written out directly,
+    /// so that thousands of breakers cost milliseconds.
+    pub(crate) fn status_json(&self) -> String {
+        let functions = instrumented_functions();
+        let mut out = String::with_capacity(4096 + functions.len() * 200);
+        out.push('{');
+        json_key(&mut out, "service");
+        json_string(&mut out, &self.service_name);
+        out.push(',');
+        json_key(&mut out, "version");
+        json_string(&mut out, &self.build.version);
+        out.push(',');
+        json_key(&mut out, "commit");
+        json_string(&mut out, &self.build.commit);
+        let uptime = self.started.elapsed().as_secs_f64();
+        let enabled = crate::switch::is_enabled();
+        let _ = write!(
+            out,
+            ",\"uptime_seconds\":{uptime},\"instrumentation_enabled\":{enabled},\"functions\":["
+        );
+        for (i, function) in functions.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('{');
+            json_key(&mut out, "function");
+            json_string(&mut out, function.function);
+            out.push(',');
+            json_key(&mut out, "module");
+            json_string(&mut out, function.module);
+            out.push(',');
+            json_key(&mut out, "file");
+            json_string(&mut out, function.file);
+            out.push(',');
+            json_key(&mut out, "attributes");
+            out.push('[');
+            for (j, attribute) in function.attributes.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                json_string(&mut out, attribute);
+            }
+            let _ = write!(
+                out,
+                "],\"line\":{},\"calls\":{},\"errors\":{},\"in_flight\":{}}}",
+                function.line, function.calls, function.errors, function.in_flight
+            );
+        }
+        out.push_str("],");
+        json_key(&mut out, "breakers");
+        write_breakers_status(&mut out);
+        out.push('}');
+        out
+    }
+
+    /// What `/status` serves, parsed.
     pub(crate) fn status(&self) -> serde_json::Value {
-        let functions: Vec<_> = instrumented_functions()
-            .into_iter()
-            .map(|f| {
-                json!({
-                    "function": f.function,
-                    "module": f.module,
-                    "file": f.file,
-                    "line": f.line,
-                    "attributes": f.attributes,
-                    "calls": f.calls,
-                    "errors": f.errors,
-                    "in_flight": f.in_flight,
-                })
-            })
-            .collect();
-        json!({
-            "service": self.service_name,
-            "version": self.build.version,
-            "commit": self.build.commit,
-            "uptime_seconds": self.started.elapsed().as_secs_f64(),
-            "instrumentation_enabled": crate::switch::is_enabled(),
-            "functions": functions,
-            "breakers": breakers_status(),
-        })
+        serde_json::from_str(&self.status_json()).unwrap_or(serde_json::Value::Null)
     }
 }
 

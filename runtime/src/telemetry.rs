@@ -383,6 +383,16 @@ impl Telemetry {
         self.report.status()
     }
 
+    /// What `/status` serves, as the JSON text.
+    ///
+    /// ```
+    /// let telemetry = telemark_runtime::builder!().without_server().start().unwrap();
+    /// assert!(telemetry.render_status().starts_with("{\"service\":"));
+    /// ```
+    pub fn render_status(&self) -> String {
+        self.report.status_json()
+    }
+
     /// Exports every span ended so far; false if that took longer than
     /// `timeout` (or tracing is off).
     pub fn flush_traces(&self, timeout: Duration) -> bool {

@@ -485,14 +485,7 @@ impl CircuitBreaker {
 
     /// Its counts now.
     pub fn stats(&self) -> BreakerStats {
-        let mut outcomes = [0u64; 5];
-        let mut slow = 0;
-        for shard in self.shards.iter() {
-            for (total, cell) in outcomes.iter_mut().zip(&shard.outcomes) {
-                *total += cell.load(Relaxed);
-            }
-            slow += shard.slow.load(Relaxed);
-        }
+        let (outcomes, slow) = self.outcome_counts();
         let window = self.core.window_counts(&self.config);
         let (trials_admitted, trials_succeeded) = self.core.trials();
         BreakerStats {
@@ -517,10 +510,17 @@ impl CircuitBreaker {
         }
     }
 
-    pub(crate) fn outcome_count(&self, outcome: Outcome) -> u64 {
-        self.shards
-            .iter()
-            .map(|shard| shard.outcomes[outcome as usize].load(Relaxed))
-            .sum()
+    /// Calls by outcome (in `Outcome::ALL` order) and slow calls, summed
+    /// over the shards in one pass.
+    pub(crate) fn outcome_counts(&self) -> ([u64; 5], u64) {
+        let mut outcomes = [0u64; 5];
+        let mut slow = 0;
+        for shard in self.shards.iter() {
+            for (total, cell) in outcomes.iter_mut().zip(&shard.outcomes) {
+                *total += cell.load(Relaxed);
+            }
+            slow += shard.slow.load(Relaxed);
+        }
+        (outcomes, slow)
     }
 }

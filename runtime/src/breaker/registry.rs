@@ -3,14 +3,40 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use super::circuit::CircuitBreaker;
 use super::config::BreakerConfig;
 use super::error::BreakerRegistryError;
 use super::site::breaker_sites;
 
-type Registry = HashMap<Cow<'static, str>, &'static CircuitBreaker>;
+/// Breakers by name, and the list sorted by name, made again only after a
+/// registration (renders read it far more often than breakers come).
+#[derive(Default)]
+struct Registry {
+    by_name: HashMap<Cow<'static, str>, &'static CircuitBreaker>,
+    sorted: Option<Arc<[&'static CircuitBreaker]>>,
+}
+
+impl Registry {
+    fn get(&self, name: &str) -> Option<&'static CircuitBreaker> {
+        self.by_name.get(name).copied()
+    }
+
+    fn insert(&mut self, name: Cow<'static, str>, breaker: &'static CircuitBreaker) {
+        self.by_name.insert(name, breaker);
+        self.sorted = None;
+    }
+
+    fn sorted(&mut self) -> Arc<[&'static CircuitBreaker]> {
+        let by_name = &self.by_name;
+        Arc::clone(self.sorted.get_or_insert_with(|| {
+            let mut all: Vec<_> = by_name.values().copied().collect();
+            all.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+            all.into()
+        }))
+    }
+}
 
 fn registry() -> MutexGuard<'static, Registry> {
     static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Mutex::default);
@@ -53,7 +79,7 @@ impl CircuitBreaker {
         breaker: CircuitBreaker,
     ) -> Result<&'static CircuitBreaker, BreakerRegistryError> {
         let mut registry = registry();
-        if registry.contains_key(breaker.name()) {
+        if registry.by_name.contains_key(breaker.name()) {
             return Err(BreakerRegistryError::NameTaken {
                 name: breaker.name().to_owned(),
             });
@@ -67,7 +93,7 @@ impl CircuitBreaker {
     /// one that `#[circuit_breaker]` functions of this program declare
     /// (created on first use, before their first call if need be).
     pub fn named(name: &str) -> Option<&'static CircuitBreaker> {
-        if let Some(found) = registry().get(name).copied() {
+        if let Some(found) = registry().get(name) {
             return Some(found);
         }
         let site = breaker_sites().find(|site| site.breaker_name() == name)?;
@@ -80,8 +106,6 @@ impl CircuitBreaker {
         for site in breaker_sites() {
             site.breaker();
         }
-        let mut all: Vec<_> = registry().values().copied().collect();
-        all.sort_by(|a, b| a.name().cmp(b.name()));
-        all
+        registry().sorted().to_vec()
     }
 }

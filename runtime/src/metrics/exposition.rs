@@ -57,6 +57,48 @@ pub(crate) fn sample<'a>(
     let _ = writeln!(out, " {value}");
 }
 
+/// Appends `value` in decimal, without the formatting machinery (the
+/// renderers write hundreds of thousands of them).
+pub(crate) fn push_u64(out: &mut String, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or("0"));
+}
+
+/// Appends `value` as a JSON string.
+pub(crate) fn json_string(out: &mut String, value: &str) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends `"key":` to a JSON object being written.
+pub(crate) fn json_key(out: &mut String, key: &str) {
+    json_string(out, key);
+    out.push(':');
+}
+
 /// Formats a bound in nanoseconds as an exact decimal number of seconds.
 pub(crate) fn format_seconds(nanos: u64) -> String {
     let whole = nanos / 1_000_000_000;
@@ -85,6 +127,24 @@ mod tests {
         sample(&mut out, "spans_total", [], 3);
         sample(&mut out, "calls_total", [("result", "ok")], 1);
         assert_eq!(out, "spans_total 3\ncalls_total{result=\"ok\"} 1\n");
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for value in [0, 7, 10, 4_294_967_296, u64::MAX] {
+            let mut out = String::new();
+            push_u64(&mut out, value);
+            assert_eq!(out, value.to_string());
+        }
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut out = String::new();
+        json_string(&mut out, "a\"b\\c\nd\u{1}é");
+        assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
+        let parsed: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
     }
 
     #[test]

@@ -288,7 +288,7 @@ async fn respond(
             };
             reply_json(status, &body)
         }
-        "/status" => reply_json(StatusCode::OK, &report.status()),
+        "/status" => reply(StatusCode::OK, "application/json", report.status_json()),
         _ => reply_json(
             StatusCode::NOT_FOUND,
             &json!({ "error": "not found", "endpoints": ["/metrics", "/health", "/ready", "/status"] }),
