@@ -2,18 +2,19 @@
 //! deadline, where a check that blocks its thread stalls nothing else.
 //!
 //! Each check runs on a thread of its own from a small runtime apart from
-//! the server's, at most once at a time: a check still running from an
-//! earlier request (blocked, say) is reported as not ready rather than
-//! started again, so the threads checks use are bounded by their number.
-//! The deadline is enforced on the server's side: a check finishing late is
-//! a timeout. Dropping the checks leaves a blocked check behind rather than
+//! the server's, at most once at a time: requests that come while a run is
+//! under way wait for that run's result (a blocked check is not started
+//! again), so the threads checks use are bounded by their number. The
+//! deadline is enforced on the server's side: a check finishing late is a
+//! timeout. Dropping the checks leaves a blocked check behind rather than
 //! waiting for it.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use serde_json::json;
 
@@ -37,11 +38,14 @@ pub(crate) struct Readiness {
     pub timeout: Duration,
 }
 
-/// One check, with whether a run of it is under way.
+/// What a run of a check ends with: `None` while it runs.
+type Outcome = Option<Result<(), String>>;
+
+/// One check, with its run under way, if any.
 struct Check {
     name: String,
     check: ReadinessCheck,
-    running: Arc<AtomicBool>,
+    run: Mutex<Option<watch::Receiver<Outcome>>>,
 }
 
 /// The checks, ready to run for `/ready`.
@@ -51,12 +55,17 @@ pub(crate) struct Checks {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
-/// Clears a check's "running" mark when its run ends, however it ends.
-struct Running(Arc<AtomicBool>);
+/// Publishes a run's outcome when it ends, however it ends (a panicking
+/// check publishes a failure).
+struct Publish(watch::Sender<Outcome>);
 
-impl Drop for Running {
+impl Drop for Publish {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        if self.0.borrow().is_none() {
+            let _ = self
+                .0
+                .send(Some(Err("check failed: it panicked".to_owned())));
+        }
     }
 }
 
@@ -75,7 +84,7 @@ impl Readiness {
             .map(|(name, check)| Check {
                 name,
                 check,
-                running: Arc::new(AtomicBool::new(false)),
+                run: Mutex::new(None),
             })
             .collect();
         Ok(Checks {
@@ -86,45 +95,56 @@ impl Readiness {
     }
 }
 
+impl Check {
+    /// The run under way, or a new one started on a thread of its own.
+    fn join(&self, runtime: &tokio::runtime::Runtime) -> watch::Receiver<Outcome> {
+        let mut run = self.run.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(under_way) = run.as_ref().filter(|run| run.borrow().is_none()) {
+            return under_way.clone();
+        }
+        let (sender, receiver) = watch::channel(None);
+        *run = Some(receiver.clone());
+        let future = (self.check)();
+        let handle = runtime.handle().clone();
+        // Blocking in the check blocks only this thread.
+        runtime.spawn_blocking(move || {
+            let publish = Publish(sender);
+            let outcome = handle.block_on(future);
+            let _ = publish.0.send(Some(outcome));
+        });
+        receiver
+    }
+}
+
 impl Checks {
-    /// Runs every check at once against one deadline; checks still running
-    /// at the deadline are reported as timed out.
+    /// Runs every check at once (or joins its run under way) against one
+    /// deadline; checks not done by then are reported as timed out.
     pub(crate) async fn run(&self) -> (bool, serde_json::Value) {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let Some(runtime) = &self.runtime else {
             return (false, json!({ "status": "not_ready", "checks": [] }));
         };
-        let tasks: Vec<_> = self
+        let runs: Vec<_> = self
             .checks
             .iter()
-            .map(|check| {
-                if check.running.swap(true, Ordering::AcqRel) {
-                    return (&check.name, None);
-                }
-                let running = Running(Arc::clone(&check.running));
-                let future = (check.check)();
-                let handle = runtime.handle().clone();
-                // A thread of its own: blocking in the check blocks only it;
-                // a panic in it fails readiness, not the server.
-                let task = runtime.spawn_blocking(move || {
-                    let _running = running;
-                    handle.block_on(future)
-                });
-                (&check.name, Some(task))
-            })
+            .map(|check| (&check.name, check.join(runtime)))
             .collect();
         let mut all_ok = true;
-        let mut checks = Vec::with_capacity(tasks.len());
-        for (name, task) in tasks {
-            let outcome = match task {
-                None => Err("still running since an earlier request".to_owned()),
-                Some(mut task) => match tokio::time::timeout_at(deadline, &mut task).await {
-                    Ok(Ok(Ok(()))) => Ok(()),
-                    Ok(Ok(Err(reason))) => Err(reason),
-                    Ok(Err(join_error)) => Err(format!("check failed: {join_error}")),
-                    Err(_) => Err(format!("timed out after {:?}", self.timeout)),
-                },
-            };
+        let mut checks = Vec::with_capacity(runs.len());
+        for (name, mut run) in runs {
+            let finished = tokio::time::timeout_at(deadline, async {
+                loop {
+                    if let Some(outcome) = run.borrow_and_update().clone() {
+                        return outcome;
+                    }
+                    if run.changed().await.is_err() {
+                        return Err("check failed: it stopped".to_owned());
+                    }
+                }
+            })
+            .await;
+            let outcome =
+                finished.unwrap_or_else(|_| Err(format!("timed out after {:?}", self.timeout)));
             match outcome {
                 Ok(()) => checks.push(json!({ "name": name, "ok": true })),
                 Err(reason) => {
