@@ -152,12 +152,29 @@ async fn main() -> Result<(), Error> {
     let body = response.into_body().collect().await?.to_bytes();
     let body = String::from_utf8_lossy(&body).into_owned();
 
-    let flushed = tokio::task::spawn_blocking(move || {
+    let (flushed, metrics) = tokio::task::spawn_blocking(move || {
         let flushed = telemetry.flush_traces(Duration::from_secs(10));
+        let metrics = telemetry.render_metrics();
         telemetry.shutdown();
-        flushed
+        (flushed, metrics)
     })
     .await?;
+    let counter = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    println!(
+        "spans exported: {}, dropped: {}",
+        counter("telemark_spans_exported_total"),
+        counter("telemark_spans_dropped_total")
+    );
 
     let (frontend_trace, inventory_trace) = body
         .split_once(' ')

@@ -121,7 +121,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = telemark::builder!()
         .listen(&options.listen)
         .readiness_check("price-service", || async { Ok(()) })
-        .traces(Traces::console())
+        .traces(Traces::from_env())
         .start()?;
     let address = telemetry.local_addr().expect("the endpoints are served");
 

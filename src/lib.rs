@@ -48,7 +48,8 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `server` | on | the HTTP endpoints (hyper): `/metrics`, `/health`, `/ready`, `/status` |
-//! | `otlp` | on | span export over OTLP/gRPC and OTLP/HTTP (`Traces::otlp*`) |
+//! | `otlp` | on | span export over OTLP/gRPC and OTLP/HTTP (`Traces::otlp*`), headers, gzip |
+//! | `tls` | on | OTLP over `https://`: rustls, Mozilla's roots, a private CA, mutual TLS |
 //! | `metrics-recorder` | on | a `metrics` facade recorder: `metrics::counter!` and friends on `/metrics` |
 //! | `disable-instrumentation` | off | compiles `#[counted]`, `#[timed]` and `#[traced]` out |
 //!

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SETS = {
     "minimal (default-features = false)": "default-features = false",
-    "default (server, otlp, metrics-recorder)": "",
+    "default without tls": 'default-features = false, features = ["server", "otlp", "metrics-recorder"]',
+    "default (server, otlp, tls, metrics-recorder)": "",
 }
 
 SOURCE = """#[telemark::counted]

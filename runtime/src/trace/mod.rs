@@ -38,7 +38,7 @@ pub use console::ConsoleExporter;
 pub use error::TraceError;
 pub(crate) use events::event_on_current_span;
 #[cfg(feature = "otlp")]
-pub use otlp::OtlpProtocol;
+pub use otlp::{Otlp, OtlpCompression, OtlpProtocol};
 pub use pipeline::BatchLimits;
 pub use sampler::{Root, Sampler};
 
@@ -66,7 +66,8 @@ pub struct Traces {
     pub(crate) sampler: Option<Sampler>,
     pub(crate) environment: Option<String>,
     pub(crate) resource: Vec<KeyValue>,
-    pub(crate) limits: BatchLimits,
+    /// Set in code; else the defaults with the `OTEL_BSP_*` variables.
+    pub(crate) limits: Option<BatchLimits>,
 }
 
 impl fmt::Debug for Traces {
@@ -87,45 +88,35 @@ impl Traces {
 
     /// Spans sent over OTLP, configured by the standard environment:
     /// `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, the default, or
-    /// `http/protobuf`) and `OTEL_EXPORTER_OTLP_ENDPOINT` /
-    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (default `http://localhost:4317`
-    /// for gRPC, `http://localhost:4318` for HTTP). Invalid values make
-    /// `start()` fail.
+    /// `http/protobuf`), `OTEL_EXPORTER_OTLP_ENDPOINT`, `_HEADERS`,
+    /// `_COMPRESSION`, `_TIMEOUT`, `_CERTIFICATE`, `_CLIENT_CERTIFICATE` and
+    /// `_CLIENT_KEY` (each also in its `_TRACES_` form, which wins).
+    /// Invalid values make `start()` fail, naming the variable.
     #[cfg(feature = "otlp")]
     pub fn otlp() -> Self {
-        Self::with_installer(|resource, sampler, limits| {
-            let protocol = OtlpProtocol::from_env()?;
-            pipeline::install(
-                move || otlp::otlp_exporter(protocol, None),
-                resource,
-                sampler,
-                limits,
-            )
-        })
+        Self::otlp_with(Otlp::from_env())
     }
 
     /// Spans sent over OTLP/gRPC to `endpoint` (e.g. `http://127.0.0.1:4317`).
     #[cfg(feature = "otlp")]
     pub fn otlp_grpc(endpoint: impl Into<String>) -> Self {
-        Self::otlp_to(OtlpProtocol::Grpc, endpoint.into())
+        Self::otlp_with(Otlp::grpc(endpoint))
     }
 
     /// Spans sent over OTLP/HTTP with protobuf bodies to `endpoint`, the full
     /// URL (e.g. `http://127.0.0.1:4318/v1/traces`).
     #[cfg(feature = "otlp")]
     pub fn otlp_http(endpoint: impl Into<String>) -> Self {
-        Self::otlp_to(OtlpProtocol::HttpProtobuf, endpoint.into())
+        Self::otlp_with(Otlp::http(endpoint))
     }
 
+    /// Spans sent over OTLP as `otlp` says, the environment filling in what
+    /// it does not (headers, TLS, compression, timeout; see [`Otlp`]).
     #[cfg(feature = "otlp")]
-    fn otlp_to(protocol: OtlpProtocol, endpoint: String) -> Self {
+    pub fn otlp_with(otlp: Otlp) -> Self {
         Self::with_installer(move |resource, sampler, limits| {
-            pipeline::install(
-                move || otlp::otlp_exporter(protocol, Some(endpoint)),
-                resource,
-                sampler,
-                limits,
-            )
+            let settings = otlp::Settings::resolve(&otlp)?;
+            pipeline::install(move || otlp::exporter(settings), resource, sampler, limits)
         })
     }
 
@@ -173,7 +164,7 @@ impl Traces {
             sampler: None,
             environment: None,
             resource: Vec::new(),
-            limits: BatchLimits::default(),
+            limits: None,
         }
     }
 
@@ -198,7 +189,7 @@ impl Traces {
 
     /// Queue and batch sizes of the export thread.
     pub fn batch_limits(mut self, limits: BatchLimits) -> Self {
-        self.limits = limits;
+        self.limits = Some(limits);
         self
     }
 
@@ -206,7 +197,10 @@ impl Traces {
         self,
         service_name: &str,
     ) -> Result<pipeline::PipelineHandle, TraceError> {
-        let limits = &self.limits;
+        let limits = match self.limits.clone() {
+            Some(limits) => limits,
+            None => BatchLimits::from_env()?,
+        };
         if limits.max_queue_size == 0
             || limits.max_export_batch_size == 0
             || limits.scheduled_delay.is_zero()
@@ -216,6 +210,13 @@ impl Traces {
                 "batch_limits",
                 format!("{limits:?}"),
                 "batch limits must all be positive",
+            )));
+        }
+        if limits.max_export_batch_size > limits.max_queue_size {
+            return Err(TraceError::Config(ConfigError::new(
+                "batch_limits",
+                format!("{limits:?}"),
+                "a batch cannot be larger than the queue",
             )));
         }
         validate_resource_attributes_env()?;
@@ -229,7 +230,7 @@ impl Traces {
                 resource.with_attribute(KeyValue::new("deployment.environment.name", environment));
         }
         let resource = resource.with_attributes(self.resource).build();
-        (self.installer)(&resource, sampler, self.limits)
+        (self.installer)(&resource, sampler, limits)
     }
 }
 

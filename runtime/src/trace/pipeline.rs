@@ -18,6 +18,7 @@ use super::error::TraceError;
 use super::sampler::Sampler;
 use super::span::{Kind, SpanRecord};
 use crate::clock::clock;
+use crate::error::ConfigError;
 
 /// Spans handed to an exporter successfully, over the process's life.
 pub(crate) static SPANS_EXPORTED: AtomicU64 = AtomicU64::new(0);
@@ -145,6 +146,64 @@ pub struct BatchLimits {
     pub scheduled_delay: Duration,
     /// Longest one export call may take.
     pub export_timeout: Duration,
+}
+
+impl BatchLimits {
+    /// The defaults, with what the `OTEL_BSP_*` variables set:
+    /// `OTEL_BSP_SCHEDULE_DELAY` and `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds),
+    /// `OTEL_BSP_MAX_QUEUE_SIZE` and `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. A bad
+    /// value is an error naming its variable.
+    ///
+    /// ```
+    /// let limits = telemark_runtime::trace::BatchLimits::from_env().unwrap();
+    /// assert!(limits.max_export_batch_size <= limits.max_queue_size);
+    /// ```
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut limits = BatchLimits::default();
+        let read = |name: &'static str| std::env::var(name).ok().map(|value| (name, value));
+        if let Some((name, value)) = read("OTEL_BSP_SCHEDULE_DELAY") {
+            limits.scheduled_delay = whole_milliseconds(name, &value)?;
+        }
+        if let Some((name, value)) = read("OTEL_BSP_EXPORT_TIMEOUT") {
+            limits.export_timeout = whole_milliseconds(name, &value)?;
+        }
+        if let Some((name, value)) = read("OTEL_BSP_MAX_QUEUE_SIZE") {
+            limits.max_queue_size = count(name, &value)?;
+        }
+        if let Some((name, value)) = read("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+            limits.max_export_batch_size = count(name, &value)?;
+            if limits.max_export_batch_size > limits.max_queue_size {
+                return Err(ConfigError::new(
+                    name,
+                    value,
+                    "a batch cannot be larger than the queue (OTEL_BSP_MAX_QUEUE_SIZE)",
+                ));
+            }
+        }
+        Ok(limits)
+    }
+}
+
+fn whole_milliseconds(variable: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(millis) if millis > 0 => Ok(Duration::from_millis(millis)),
+        _ => Err(ConfigError::new(
+            variable,
+            value,
+            "expected a whole number of milliseconds, more than zero",
+        )),
+    }
+}
+
+fn count(variable: &'static str, value: &str) -> Result<usize, ConfigError> {
+    match value.trim().parse::<usize>() {
+        Ok(count) if count > 0 => Ok(count),
+        _ => Err(ConfigError::new(
+            variable,
+            value,
+            "expected a whole number, more than zero",
+        )),
+    }
 }
 
 impl Default for BatchLimits {

@@ -1,0 +1,287 @@
+//! OTLP export settings: what the code sets, else the signal-specific
+//! environment variable (`OTEL_EXPORTER_OTLP_TRACES_*`), else the generic one
+//! (`OTEL_EXPORTER_OTLP_*`), else the default, as the OpenTelemetry SDK
+//! environment-variable specification orders them. Every value is checked;
+//! a bad one is an error naming its variable (header values are never
+//! shown: they often hold credentials).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+use super::{Otlp, OtlpCompression, OtlpProtocol};
+
+/// Default export timeout of one OTLP request (the specification's).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The value of the first set variable of `names`, with its name.
+fn env_first(names: [&'static str; 2]) -> Option<(&'static str, String)> {
+    names
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().map(|value| (name, value)))
+}
+
+/// `OTEL_EXPORTER_OTLP_TRACES_<suffix>`, else `OTEL_EXPORTER_OTLP_<suffix>`.
+macro_rules! otlp_env {
+    ($suffix:literal) => {
+        env_first([
+            concat!("OTEL_EXPORTER_OTLP_TRACES_", $suffix),
+            concat!("OTEL_EXPORTER_OTLP_", $suffix),
+        ])
+    };
+}
+
+/// Everything an OTLP span exporter is built from, resolved.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub protocol: OtlpProtocol,
+    /// The full URL spans are sent to.
+    pub endpoint: String,
+    pub headers: Vec<(String, String)>,
+    pub compression: OtlpCompression,
+    pub timeout: Duration,
+    /// A private CA's certificates (PEM) to trust besides the usual roots
+    /// (used with the `tls` feature, which `https://` needs).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub ca_certificate: Option<PathBuf>,
+    /// A client certificate chain and key (PEM), for mutual TLS.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+}
+
+impl Settings {
+    /// `otlp`'s settings completed from the environment.
+    pub(crate) fn resolve(otlp: &Otlp) -> Result<Settings, ConfigError> {
+        let protocol = match otlp.protocol {
+            Some(protocol) => protocol,
+            None => OtlpProtocol::from_env()?,
+        };
+        let endpoint = endpoint(otlp, protocol)?;
+        let mut headers = match otlp_env!("HEADERS") {
+            Some((variable, value)) => parse_headers(variable, &value)?,
+            None => Vec::new(),
+        };
+        for (name, value) in &otlp.headers {
+            check_header(name, value)
+                .map_err(|reason| ConfigError::new("Otlp::header", name.clone(), reason))?;
+            headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
+            headers.push((name.clone(), value.clone()));
+        }
+        let compression = match otlp.compression {
+            Some(compression) => compression,
+            None => match otlp_env!("COMPRESSION") {
+                None => OtlpCompression::None,
+                Some((variable, value)) => match value.trim() {
+                    "" | "none" => OtlpCompression::None,
+                    "gzip" => OtlpCompression::Gzip,
+                    _ => return Err(ConfigError::new(variable, value, "expected gzip or none")),
+                },
+            },
+        };
+        let timeout = match otlp.timeout {
+            Some(timeout) if timeout.is_zero() => {
+                return Err(ConfigError::new(
+                    "Otlp::timeout",
+                    "0s",
+                    "the timeout must be longer than zero",
+                ))
+            }
+            Some(timeout) => timeout,
+            None => match otlp_env!("TIMEOUT") {
+                Some((variable, value)) => milliseconds(variable, &value)?,
+                None => DEFAULT_TIMEOUT,
+            },
+        };
+        let ca_certificate = match &otlp.ca_certificate {
+            Some(path) => Some(path.clone()),
+            None => otlp_env!("CERTIFICATE").map(|(_, path)| PathBuf::from(path)),
+        };
+        let client_identity = match &otlp.client_identity {
+            Some(identity) => Some(identity.clone()),
+            None => match (otlp_env!("CLIENT_CERTIFICATE"), otlp_env!("CLIENT_KEY")) {
+                (None, None) => None,
+                (Some((_, certificate)), Some((_, key))) => {
+                    Some((PathBuf::from(certificate), PathBuf::from(key)))
+                }
+                (Some((variable, value)), None) | (None, Some((variable, value))) => {
+                    return Err(ConfigError::new(
+                        variable,
+                        value,
+                        "mutual TLS needs both OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and \
+                         OTEL_EXPORTER_OTLP_CLIENT_KEY",
+                    ))
+                }
+            },
+        };
+        Ok(Settings {
+            protocol,
+            endpoint,
+            headers,
+            compression,
+            timeout,
+            ca_certificate,
+            client_identity,
+        })
+    }
+
+    /// Whether the endpoint is reached over TLS.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn uses_tls(&self) -> bool {
+        self.endpoint.starts_with("https://")
+    }
+}
+
+/// The URL spans go to: the code's, else `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+/// as it is, else `OTEL_EXPORTER_OTLP_ENDPOINT` (with `/v1/traces` added
+/// for HTTP), else the protocol's default on localhost.
+fn endpoint(otlp: &Otlp, protocol: OtlpProtocol) -> Result<String, ConfigError> {
+    let (setting, value, signal_path) = match (&otlp.endpoint, protocol) {
+        (Some(endpoint), _) => ("Otlp endpoint", endpoint.clone(), false),
+        (None, _) => match otlp_env!("ENDPOINT") {
+            Some((variable, value)) => {
+                let generic = variable == "OTEL_EXPORTER_OTLP_ENDPOINT";
+                (variable, value, generic)
+            }
+            None => match protocol {
+                OtlpProtocol::Grpc => ("default", "http://localhost:4317".to_owned(), false),
+                OtlpProtocol::HttpProtobuf => ("default", "http://localhost:4318".to_owned(), true),
+            },
+        },
+    };
+    let trimmed = value.trim();
+    let uri: http::Uri = trimmed.parse().map_err(|_| {
+        ConfigError::new(
+            setting,
+            value.clone(),
+            "expected a URL such as https://host:4318",
+        )
+    })?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.host().is_some() => {}
+        _ => {
+            return Err(ConfigError::new(
+                setting,
+                value.clone(),
+                "expected an http:// or https:// URL with a host",
+            ))
+        }
+    }
+    if uri.scheme_str() == Some("https") && !cfg!(feature = "tls") {
+        return Err(ConfigError::new(
+            setting,
+            value.clone(),
+            "https:// needs telemark's `tls` feature",
+        ));
+    }
+    let mut endpoint = trimmed.to_owned();
+    if signal_path && protocol == OtlpProtocol::HttpProtobuf {
+        endpoint = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
+    }
+    Ok(endpoint)
+}
+
+/// Milliseconds, more than zero, as the specification writes timeouts.
+fn milliseconds(variable: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(millis) if millis > 0 => Ok(Duration::from_millis(millis)),
+        _ => Err(ConfigError::new(
+            variable,
+            value,
+            "expected a whole number of milliseconds, more than zero",
+        )),
+    }
+}
+
+/// Why a header cannot be sent, if it cannot.
+fn check_header(name: &str, value: &str) -> Result<(), &'static str> {
+    http::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| "not a valid header name")?;
+    http::header::HeaderValue::from_str(value).map_err(|_| "not a valid header value")?;
+    Ok(())
+}
+
+/// `key=value,key=value`, values percent-decoded (W3C Baggage syntax, as
+/// `OTEL_EXPORTER_OTLP_HEADERS` is written). The value is never shown in
+/// an error.
+fn parse_headers(variable: &'static str, list: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let hidden = "(not shown: headers often hold credentials)";
+    let mut headers = Vec::new();
+    for (index, entry) in list.split(',').enumerate() {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let problem = |reason: String| ConfigError::new(variable, hidden, reason);
+        let Some((name, value)) = entry.split_once('=') else {
+            return Err(problem(format!("entry {} is not key=value", index + 1)));
+        };
+        let name = name.trim().to_owned();
+        let value = percent_decode(value.trim()).ok_or_else(|| {
+            problem(format!(
+                "entry {} `{name}`: bad percent-encoding",
+                index + 1
+            ))
+        })?;
+        check_header(&name, &value)
+            .map_err(|reason| problem(format!("entry {} `{name}`: {reason}", index + 1)))?;
+        headers.push((name, value));
+    }
+    Ok(headers)
+}
+
+/// `%XX` decoded (as UTF-8), or `None` if malformed.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let text = std::str::from_utf8(hex).ok()?;
+            decoded.push(
+                u8::from_str_radix(text, 16)
+                    .ok()
+                    .filter(|_| hex.iter().all(u8::is_ascii_hexdigit))?,
+            );
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_lists_are_parsed_and_percent_decoded() {
+        let headers = parse_headers("H", " api-key = s3cr%3Dt , x-team=pay%20ments,, ").unwrap();
+        assert_eq!(
+            headers,
+            [
+                ("api-key".to_owned(), "s3cr=t".to_owned()),
+                ("x-team".to_owned(), "pay ments".to_owned())
+            ]
+        );
+        for bad in ["novalue", "bad name=1", "k=%zz", "k=%4", "k=secret\u{1}x"] {
+            let error = parse_headers("H", bad).unwrap_err();
+            assert_eq!(error.setting(), "H");
+            let text = error.to_string();
+            assert!(
+                !text.contains("secret") && !text.contains("novalue"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn timeouts_must_be_positive_whole_milliseconds() {
+        assert_eq!(milliseconds("T", "1500"), Ok(Duration::from_millis(1500)));
+        for bad in ["0", "-1", "1.5", "soon", ""] {
+            assert!(milliseconds("T", bad).is_err(), "{bad}");
+        }
+    }
+}
