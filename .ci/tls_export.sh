@@ -33,7 +33,11 @@ cert="cert=$tls/server.pem,key=$tls/server.key"
 # -v: socat prints the decrypted HTTP traffic, so the test sees the headers.
 socat -v "openssl-listen:14443,reuseaddr,fork,$cert,verify=0" tcp:127.0.0.1:14318 2>"$work/socat-http.log" &
 pids+=($!)
-socat "openssl-listen:14444,reuseaddr,fork,$cert,verify=0" tcp:127.0.0.1:14317 2>/dev/null &
+# gRPC headers are HPACK-encoded, so socat's dump cannot show them: the TLS
+# terminator forwards to a relay that decodes the HTTP/2 frames it passes on.
+"$work/venv/bin/python" .ci/h2_observer.py 14419 14317 "$work/h2-grpc.log" &
+pids+=($!)
+socat "openssl-listen:14444,reuseaddr,fork,$cert,verify=0" tcp:127.0.0.1:14419 2>/dev/null &
 pids+=($!)
 socat "openssl-listen:14445,reuseaddr,fork,$cert,verify=1,cafile=$tls/ca.pem" tcp:127.0.0.1:14318 2>/dev/null &
 pids+=($!)
@@ -74,8 +78,12 @@ echo "the header and gzip arrived"
 echo "--- OTLP/gRPC over TLS, gzip, a header from OTEL_EXPORTER_OTLP_TRACES_HEADERS"
 export_with OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=https://127.0.0.1:14444 \
   OTEL_EXPORTER_OTLP_CERTIFICATE="$tls/ca.pem" OTEL_EXPORTER_OTLP_COMPRESSION=gzip \
-  OTEL_EXPORTER_OTLP_TRACES_HEADERS="x-telemark-check=grpc"
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS="x-telemark-check=grpc%20over%20tls"
 arrived "grpc over tls"
+grep -q ' x-telemark-check: grpc over tls$' "$work/h2-grpc.log" || { cat "$work/h2-grpc.log"; echo "the header did not arrive"; exit 1; }
+grep -q ' grpc-encoding: gzip$' "$work/h2-grpc.log" || { cat "$work/h2-grpc.log"; echo "no grpc-encoding: gzip"; exit 1; }
+grep -q ' grpc-compressed-flag: 1$' "$work/h2-grpc.log" || { cat "$work/h2-grpc.log"; echo "the message was not compressed"; exit 1; }
+echo "the header and gzip arrived"
 
 echo "--- mutual TLS: with the client certificate"
 export_with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=https://127.0.0.1:14445 \
