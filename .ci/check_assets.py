@@ -97,7 +97,7 @@ def check_dashboards():
             problems.append(f"{name}: uid {dashboard['uid']} also used by {uids[dashboard['uid']]}")
         uids[dashboard["uid"]] = name
         for panel in dashboard["panels"]:
-            for target in panel["targets"]:
+            for target in panel.get("targets", []):  # a row has none
                 if target.get("datasource", panel.get("datasource")) != {"type": "prometheus", "uid": "${datasource}"}:
                     problems.append(f"{name}: panel {panel['title']!r} does not use ${{datasource}}")
 

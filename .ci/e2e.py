@@ -7,8 +7,8 @@ all on loopback, then checks:
 - every PromQL expression of every dashboard panel and variable, and every
   rule, evaluates without error and returns data after traffic;
 - turning the pricing backend's failure switch on makes CircuitBreakerOpen
-  and HighErrorRatio (for the API handler) go pending, the breaker alert
-  then fires and Alertmanager routes it to the on-call receiver; turning the
+  and HighErrorRatio (for the API handler) go pending, the burn-rate alert
+  of the API handler's success objective fires, the breaker alert then fires and Alertmanager routes it to the on-call receiver; turning the
   switch off resolves them;
 - a request's spans reach the collector with correct parent links.
 
@@ -85,7 +85,7 @@ def dashboard_queries():
         with open(os.path.join(directory, name)) as handle:
             dashboard = json.load(handle)
         for panel in dashboard["panels"]:
-            for target in panel["targets"]:
+            for target in panel.get("targets", []):  # a row has none
                 queries.append((f"{name}: panel {panel['title']!r}", substitute(target["expr"])))
         for variable in dashboard["templating"]["list"]:
             if variable["type"] != "query":
@@ -230,6 +230,13 @@ scrape_configs:
         wait_for("HighErrorRatio for the API handler",
                  lambda: any(a["labels"].get("function") == "handle_price" for a in active("HighErrorRatio")), 60)
         log("ok: HighErrorRatio covers handle_price")
+        # The API handler's success objective (99.9%) burns its budget far
+        # faster than 14.4x: the page-level burn-rate alert fires (no `for`).
+        burning = wait_for("ObjectiveBudgetBurnFast to fire for the price-availability objective", lambda: [
+            a for a in active("ObjectiveBudgetBurnFast")
+            if a["state"] == "firing" and a["labels"].get("objective_name") == "price-availability"
+            and a["labels"].get("objective_kind") == "success_rate"], 90)
+        log(f"ok: ObjectiveBudgetBurnFast firing {burning[0]['labels']} (burn rate {float(burning[0]['value']):.0f})")
         # After its `for: 1m`, the breaker alert fires and reaches Alertmanager,
         # routed to the on-call receiver.
         wait_for("CircuitBreakerOpen to fire", lambda: any(

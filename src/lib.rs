@@ -74,6 +74,35 @@
 //! Every annotated function is also entered in a link-time catalog, so its
 //! series are exported at zero before its first call and `/status` lists it.
 //!
+//! ## Service-level objectives
+//!
+//! An [`Objective`] is declared once, as a `const`, and attached to the
+//! functions it covers; their series carry the Autometrics labels that SLO
+//! rules select on (`assets/prometheus/alerts.yml` ships burn-rate alerts).
+//!
+//! ```
+//! use std::time::Duration;
+//! use telemark::metrics::ObjectivePercentile;
+//! use telemark::{counted, timed, Objective};
+//!
+//! const CHECKOUT: Objective = Objective::new("checkout")
+//!     .success_rate(ObjectivePercentile::P99_9)
+//!     .latency(Duration::from_millis(250), ObjectivePercentile::P99);
+//!
+//! #[counted(objective = CHECKOUT)]
+//! #[timed(objective = CHECKOUT)]
+//! fn checkout(cart: &[u32]) -> Result<u32, String> {
+//!     Ok(cart.iter().sum())
+//! }
+//!
+//! assert_eq!(checkout(&[1, 2]), Ok(3));
+//! let metrics = telemark::builder!().without_server().start()?.render_metrics();
+//! assert!(metrics.lines().any(|line| line.starts_with("function_calls_total{")
+//!     && line.contains(r#"objective_name="checkout",objective_percentile="99.9",result="ok"} 1"#)));
+//! assert!(metrics.contains(r#"objective_latency_threshold="0.25",le="0.25"} 1"#));
+//! # Ok::<(), telemark::telemetry::TelemetryError>(())
+//! ```
+//!
 //! ## Switching instrumentation off
 //!
 //! [`set_enabled(false)`](set_enabled) reduces every attribute to one relaxed
@@ -117,7 +146,7 @@ pub use telemark_runtime::{
     breaker, builder, catalog, limits, metrics, propagation, telemetry, trace,
 };
 pub use telemark_runtime::{
-    is_enabled, set_enabled, BreakerError, CircuitBreaker, Telemetry, Traces,
+    is_enabled, set_enabled, BreakerError, CircuitBreaker, Objective, Telemetry, Traces,
 };
 
 /// The `http` crate whose `HeaderMap` the [`propagation`] helpers use.

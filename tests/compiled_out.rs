@@ -4,8 +4,17 @@
 //! Run with `cargo test --features disable-instrumentation --test compiled_out`.
 #![cfg(feature = "disable-instrumentation")]
 
-#[telemark::counted(name = "still_validated_total")]
-#[telemark::timed(buckets = [0.1, 1])]
+/// A private objective: still in use (no `dead_code` warning, which CI
+/// denies) when the attributes naming it are compiled out.
+const ADDING: telemark::Objective = telemark::Objective::new("adding")
+    .success_rate(telemark::metrics::ObjectivePercentile::P99)
+    .latency(
+        std::time::Duration::from_millis(100),
+        telemark::metrics::ObjectivePercentile::P90,
+    );
+
+#[telemark::counted(name = "still_validated_total", objective = ADDING)]
+#[telemark::timed(buckets = [0.1, 1], objective = ADDING)]
 fn add(a: u32, b: u32) -> Result<u32, String> {
     a.checked_add(b).ok_or_else(|| "overflow".to_owned())
 }

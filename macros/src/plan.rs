@@ -82,6 +82,14 @@ impl Plan {
         self
     }
 
+    /// The objectives the attributes name, which the expansion mentions
+    /// even when instrumentation is compiled out (so they stay in use).
+    pub fn objectives(&self) -> Vec<Path> {
+        let counted = self.counted.as_ref().and_then(|c| c.objective.clone());
+        let timed = self.timed.as_ref().and_then(|t| t.objective.clone());
+        counted.into_iter().chain(timed).collect()
+    }
+
     pub fn is_instrumented(&self) -> bool {
         self.counted.is_some() || self.timed.is_some() || self.traced.is_some()
     }

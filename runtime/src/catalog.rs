@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use crate::breaker::site::breaker_sites;
 use crate::call::FUNCTION_SITES;
 use crate::metrics::site::{Counter, Histogram};
+use crate::metrics::Objective;
 use crate::site::SiteInfo;
 
 /// Every function's counter, with where the function is.
@@ -21,6 +22,20 @@ pub(crate) fn timed_sites() -> impl Iterator<Item = (&'static SiteInfo, &'static
     FUNCTION_SITES
         .iter()
         .filter_map(|site| Some((&site.metrics.info, site.metrics.histogram.as_ref()?)))
+}
+
+/// The first `#[timed]` function on the default buckets whose objective's
+/// latency threshold is not among `default_bounds` (nanoseconds): those
+/// bounds cannot become the defaults.
+pub(crate) fn objective_outside_bounds(
+    default_bounds: &[u64],
+) -> Option<(&'static SiteInfo, &'static Objective)> {
+    timed_sites().find_map(|(info, histogram)| {
+        let objective = histogram.objective?;
+        let threshold = objective.latency_target()?.threshold_nanos;
+        (histogram.uses_default_bounds() && !default_bounds.contains(&threshold))
+            .then_some((info, objective))
+    })
 }
 
 /// What the catalog knows about one instrumented function.

@@ -51,6 +51,7 @@ pub mod trace;
 pub use telemark_limits as limits;
 
 pub use breaker::{BreakerError, CircuitBreaker};
+pub use metrics::Objective;
 pub use switch::{is_enabled, set_enabled};
 pub use telemetry::Telemetry;
 pub use trace::Traces;
@@ -75,7 +76,10 @@ pub mod __private {
         call_once, sync_span, type_of_return, AsyncCall, Call, Counting, Instrumented, Off, Site,
         Timing, FUNCTION_SITES,
     };
-    pub use crate::metrics::site::{Classify, Counter, CounterCells, Histogram, TimedCells};
+    pub use crate::metrics::site::{
+        check_counter_objective, check_histogram_objective, Classify, Counter, CounterCells,
+        Histogram, TimedCells,
+    };
     pub use crate::site::SiteInfo;
     pub use crate::switch::is_enabled;
     pub use crate::trace::span::{

@@ -14,6 +14,7 @@ pub const DEFAULT_LISTEN_ADDRESS: &str = "127.0.0.1:9464";
 
 use crate::breaker::site::check_breaker_sites;
 use crate::breaker::BreakerRegistryError;
+use crate::catalog::objective_outside_bounds;
 #[cfg(feature = "metrics-recorder")]
 use crate::metrics::recorder::install_recorder;
 use crate::metrics::render::BuildInfo;
@@ -268,7 +269,23 @@ impl TelemetryBuilder {
         // Everything that can fail without side effects comes first.
         check_breaker_sites().map_err(TelemetryError::Breakers)?;
         if let Some(seconds) = &self.buckets {
-            validate_buckets(seconds).map_err(TelemetryError::Buckets)?;
+            let nanos = validate_buckets(seconds).map_err(TelemetryError::Buckets)?;
+            if let Some((site, objective)) = objective_outside_bounds(&nanos) {
+                let threshold = objective
+                    .latency_target()
+                    .map_or(0.0, |target| target.threshold_nanos as f64 / 1e9);
+                return Err(TelemetryError::Config(ConfigError::new(
+                    "duration_buckets",
+                    format!("{seconds:?}"),
+                    format!(
+                        "objective `{}` of #[timed] function `{}` ({}) has a latency \
+                         threshold of {threshold} s, which must be one of the buckets",
+                        objective.name(),
+                        site.function,
+                        site.module,
+                    ),
+                )));
+            }
         }
         #[cfg(not(feature = "metrics-recorder"))]
         if self.install_recorder {

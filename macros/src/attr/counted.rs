@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use syn::Path;
 
-use super::{function_path, metric_name, unknown, Argument, Common};
+use super::{function_path, metric_name, unknown, Argument, Common, OBJECTIVE};
 use crate::errors::Errors;
 
 /// How a returned value is classified as `ok` or `error`.
@@ -23,12 +23,16 @@ pub struct Counted {
     /// The counter's name (family).
     pub metric: String,
     pub classifier: Classifier,
+    /// `objective = PATH`: an `Objective` whose success-rate target the
+    /// counter carries.
+    pub objective: Option<Path>,
 }
 
-const EXPECTED: &str = "`name`, `labels`, `ok_if`, `error_if`, `crate`";
+const EXPECTED: &str = "`name`, `labels`, `ok_if`, `error_if`, `objective`, `crate`";
 
 pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Option<Counted> {
     let mut classifier = Classifier::ByType;
+    let mut objective = None;
     let parser = syn::meta::parser(|meta| {
         let name = match common.argument(&meta, true, super::METRIC_NAME, errors)? {
             Argument::Done => return Ok(()),
@@ -50,6 +54,10 @@ pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Opt
                         Classifier::ErrorIf(path)
                     };
                 }
+                Ok(())
+            }
+            "objective" => {
+                objective = function_path(&meta, OBJECTIVE, errors)?;
                 Ok(())
             }
             _ => unknown(&meta, "counted", &name, EXPECTED, errors),
@@ -75,5 +83,6 @@ pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Opt
         common: std::mem::take(common),
         metric,
         classifier,
+        objective,
     })
 }

@@ -134,6 +134,10 @@ impl Attribute {
     }
 }
 
+/// What `objective = ..` should look like.
+pub const OBJECTIVE: &str =
+    "a path to a `telemark::Objective` constant, e.g. `objective = API_SLO`";
+
 /// What `name` of a metric should look like.
 pub const METRIC_NAME: &str = "a metric name string, e.g. `name = \"jobs_total\"`";
 

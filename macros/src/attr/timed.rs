@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use syn::{Expr, Lit};
 
-use super::{metric_name, skip_value, unknown, Argument, Common};
+use super::{function_path, metric_name, skip_value, unknown, Argument, Common, OBJECTIVE};
 use crate::errors::Errors;
 use telemark_limits::{bucket_bound_nanos, MAX_BUCKETS, MAX_BUCKET_SECONDS, MIN_BUCKET_SECONDS};
 
@@ -15,12 +15,16 @@ pub struct Timed {
     pub metric: String,
     /// This function's own bucket bounds in nanoseconds.
     pub buckets: Option<Vec<u64>>,
+    /// `objective = PATH`: an `Objective` whose latency target the
+    /// histogram carries.
+    pub objective: Option<syn::Path>,
 }
 
-const EXPECTED: &str = "`name`, `buckets`, `labels`, `crate`";
+const EXPECTED: &str = "`name`, `buckets`, `labels`, `objective`, `crate`";
 
 pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Option<Timed> {
     let mut buckets = None;
+    let mut objective = None;
     let parser = syn::meta::parser(|meta| {
         let name = match common.argument(&meta, true, super::METRIC_NAME, errors)? {
             Argument::Done => return Ok(()),
@@ -43,6 +47,10 @@ pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Opt
                          e.g. `buckets = [0.01, 0.1, 1.0]`",
                     ),
                 }
+                Ok(())
+            }
+            "objective" => {
+                objective = function_path(&meta, OBJECTIVE, errors)?;
                 Ok(())
             }
             _ => unknown(&meta, "timed", &name, EXPECTED, errors),
@@ -73,6 +81,7 @@ pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Opt
         common: std::mem::take(common),
         metric,
         buckets,
+        objective,
     })
 }
 

@@ -219,7 +219,10 @@ fn impl_item(
 /// The function's new block. `paths` are the telemark attributes gathered
 /// from the function: mentioned in it, so that imports of them stay in use.
 fn instrument(plan: Plan, sig: &Signature, block: &syn::Block, paths: &[syn::Path]) -> syn::Block {
+    // Objectives stay in use when instrumentation is compiled out.
+    let mut objectives = Vec::new();
     let plan = if cfg!(feature = "disable-instrumentation") {
+        objectives = plan.objectives();
         plan.without_instrumentation()
     } else {
         plan
@@ -229,8 +232,13 @@ fn instrument(plan: Plan, sig: &Signature, block: &syn::Block, paths: &[syn::Pat
     // The runtime as `__tm`, and the imports of the gathered attributes in use.
     let krate = &plan.krate;
     let private = shape::private();
-    let attribute_uses =
+    let mut attribute_uses =
         (!paths.is_empty()).then(|| quote!(#[allow(unused_imports)] use {#(#paths as _),*};));
+    if !objectives.is_empty() {
+        attribute_uses
+            .get_or_insert_with(TokenStream::new)
+            .extend(quote!(const _: () = { #(let _ = &#objectives;)* };));
+    }
     if plan.breaker.is_none() && !plan.is_instrumented() {
         return parse_block(quote!({ #attribute_uses #statements }));
     }

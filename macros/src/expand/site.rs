@@ -1,8 +1,9 @@
 //! The statics of one function: its cells and one `Site` naming everything
 //! its attributes record, which is also its catalog entry.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::Signature;
 
 use super::shape::private;
@@ -24,6 +25,10 @@ pub fn statics(plan: &Plan, sig: &Signature) -> TokenStream {
         quote!(&[#((#keys, #values)),*])
     };
     let none = quote!(#private::None);
+    let objective = |path: Option<&syn::Path>| match path {
+        Some(path) => quote!(#private::Some(&#path)),
+        None => none.clone(),
+    };
     let mut cells = TokenStream::new();
     let counter = match &plan.counted {
         Some(counted) => {
@@ -32,7 +37,13 @@ pub fn statics(plan: &Plan, sig: &Signature) -> TokenStream {
             });
             let metric = &counted.metric;
             let labels = labels(&counted.common.labels);
-            quote!(#private::Counter::some(#metric, #labels, &__TM_COUNTER))
+            if let Some(path) = &counted.objective {
+                // Spanned on the objective, where a build error about it points.
+                let check = quote!(const _: () = #private::check_counter_objective(&#path););
+                cells.extend(respan(check, path.span()));
+            }
+            let objective = objective(counted.objective.as_ref());
+            quote!(#private::Counter::some(#metric, #labels, #objective, &__TM_COUNTER))
         }
         None => none.clone(),
     };
@@ -47,7 +58,13 @@ pub fn statics(plan: &Plan, sig: &Signature) -> TokenStream {
                 Some(nanos) => quote!(#private::Some(&[#(#nanos),*])),
                 None => none.clone(),
             };
-            quote!(#private::Histogram::some(#metric, #labels, #bounds, &__TM_HISTOGRAM))
+            if let Some(path) = &timed.objective {
+                let check =
+                    quote!(const _: () = #private::check_histogram_objective(&#path, #bounds););
+                cells.extend(respan(check, path.span()));
+            }
+            let objective = objective(timed.objective.as_ref());
+            quote!(#private::Histogram::some(#metric, #labels, #bounds, #objective, &__TM_HISTOGRAM))
         }
         None => none.clone(),
     };
@@ -70,4 +87,23 @@ pub fn statics(plan: &Plan, sig: &Signature) -> TokenStream {
             #span,
         );
     }
+}
+
+/// `tokens` with every span set to `span`: a build error in them points at
+/// the one user token that `span` is (a span mixing the attribute's tokens
+/// with generated ones would point at the whole attribute).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }

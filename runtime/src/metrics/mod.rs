@@ -11,10 +11,12 @@
 //! - `render` and `exposition`: the Prometheus text format, also used by the
 //!   other subsystems for their own series (rendering takes the sites to
 //!   render, so this folder knows nothing of the function catalog);
+//! - `objective`: service-level objectives and the labels they add;
 //! - `recorder`: the `metrics` facade recorder, served beside them.
 
 pub(crate) mod buckets;
 pub(crate) mod exposition;
+pub(crate) mod objective;
 #[cfg(feature = "metrics-recorder")]
 pub(crate) mod recorder;
 pub(crate) mod render;
@@ -22,5 +24,6 @@ pub(crate) mod shard;
 pub(crate) mod site;
 
 pub use buckets::{set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS};
+pub use objective::{LatencyTarget, Objective, ObjectivePercentile};
 pub use render::CONCURRENT_METRIC;
 pub use site::HistogramSnapshot;

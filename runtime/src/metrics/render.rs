@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::exposition::{format_seconds, header, sample, write_label_set};
+use super::objective::Objective;
 use super::site::{Counter, Histogram, HistogramSnapshot};
 use crate::site::SiteInfo;
 
@@ -17,12 +18,16 @@ pub(crate) struct BuildInfo {
 /// Name of the in-flight gauge family.
 pub const CONCURRENT_METRIC: &str = "function_calls_concurrent";
 
-/// `function`, `module`, `service_name`, the site's own labels, then `tail`.
+/// `function`, `module`, `service_name`, the site's own labels, the
+/// objective's labels (`threshold`: its latency threshold, formatted as the
+/// `le` label is), then `tail`.
 fn labels<'a>(
     series: &'a Series,
     service: &'a str,
+    threshold: &'a str,
     tail: &'a [(&'a str, &'a str)],
 ) -> impl Iterator<Item = (&'a str, &'a str)> {
+    let objective = series.objective.as_ref();
     [
         ("function", series.function),
         ("module", series.module),
@@ -30,7 +35,48 @@ fn labels<'a>(
     ]
     .into_iter()
     .chain(series.labels.iter().copied())
+    .chain(objective.into_iter().flat_map(|objective| {
+        [
+            ("objective_name", objective.name),
+            ("objective_percentile", objective.percentile),
+        ]
+    }))
+    .chain(
+        objective
+            .and_then(|objective| objective.threshold_nanos)
+            .map(|_| ("objective_latency_threshold", threshold)),
+    )
     .chain(tail.iter().copied())
+}
+
+/// The objective labels of a series: the counter's success-rate target or
+/// the histogram's latency target.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ObjectiveLabels {
+    name: &'static str,
+    percentile: &'static str,
+    threshold_nanos: Option<u64>,
+}
+
+impl ObjectiveLabels {
+    fn success_rate(objective: Option<&'static Objective>) -> Option<ObjectiveLabels> {
+        let objective = objective?;
+        Some(ObjectiveLabels {
+            name: objective.name(),
+            percentile: objective.success_rate_target()?.label(),
+            threshold_nanos: None,
+        })
+    }
+
+    fn latency(objective: Option<&'static Objective>) -> Option<ObjectiveLabels> {
+        let objective = objective?;
+        let target = objective.latency_target()?;
+        Some(ObjectiveLabels {
+            name: objective.name(),
+            percentile: target.percentile.label(),
+            threshold_nanos: Some(target.threshold_nanos),
+        })
+    }
 }
 
 /// The identity of a series: two call sites with the same one (a method-level
@@ -41,6 +87,7 @@ struct Series {
     function: &'static str,
     module: &'static str,
     labels: &'static [(&'static str, &'static str)],
+    objective: Option<ObjectiveLabels>,
 }
 
 /// Series of one family, in catalog order, merged by identity.
@@ -95,17 +142,22 @@ pub(crate) fn render_function_metrics(
     counted: impl Iterator<Item = (&'static SiteInfo, &'static Counter)>,
     timed: impl Iterator<Item = (&'static SiteInfo, &'static Histogram)>,
 ) {
-    let series = |info: &'static SiteInfo, labels| Series {
+    let series = |info: &'static SiteInfo, labels, objective| Series {
         function: info.function,
         module: info.module,
         labels,
+        objective,
     };
     let mut counters: BTreeMap<&str, Family<(u64, u64)>> = BTreeMap::new();
     for (info, counter) in counted {
         let family = counters.entry(counter.metric).or_default();
         let counts = counter.counts();
         family.add(
-            series(info, counter.labels),
+            series(
+                info,
+                counter.labels,
+                ObjectiveLabels::success_rate(counter.objective),
+            ),
             counts,
             |total, (ok, error)| {
                 total.0 += ok;
@@ -125,7 +177,7 @@ pub(crate) fn render_function_metrics(
                 sample(
                     out,
                     name,
-                    labels(info, service, &[("result", result)]),
+                    labels(info, service, "", &[("result", result)]),
                     value,
                 );
             }
@@ -136,7 +188,8 @@ pub(crate) fn render_function_metrics(
     for (info, histogram) in timed {
         let family = histograms.entry(histogram.metric).or_default();
         let value = (histogram.snapshot(), histogram.in_flight());
-        let key = series(info, histogram.labels);
+        let objective = ObjectiveLabels::latency(histogram.objective);
+        let key = series(info, histogram.labels, objective);
         family.add(key, value, |total, (snapshot, in_flight)| {
             merge_histograms(&mut total.0, snapshot);
             total.1 += in_flight;
@@ -151,12 +204,17 @@ pub(crate) fn render_function_metrics(
         );
         let bucket = format!("{name}_bucket");
         for (info, (snapshot, _)) in &family.series {
+            let threshold = info
+                .objective
+                .and_then(|objective| objective.threshold_nanos)
+                .map(format_seconds)
+                .unwrap_or_default();
             for (bound, cumulative) in snapshot.bounds_nanos.iter().zip(&snapshot.cumulative) {
                 let le = format_seconds(*bound);
                 sample(
                     out,
                     &bucket,
-                    labels(info, service, &[("le", &le)]),
+                    labels(info, service, &threshold, &[("le", &le)]),
                     cumulative,
                 );
             }
@@ -164,29 +222,34 @@ pub(crate) fn render_function_metrics(
             sample(
                 out,
                 &bucket,
-                labels(info, service, &[("le", "+Inf")]),
+                labels(info, service, &threshold, &[("le", "+Inf")]),
                 count,
             );
             let seconds = snapshot.sum_nanos as f64 / 1e9;
             sample(
                 out,
                 &format!("{name}_sum"),
-                labels(info, service, &[]),
+                labels(info, service, &threshold, &[]),
                 seconds,
             );
             sample(
                 out,
                 &format!("{name}_count"),
-                labels(info, service, &[]),
+                labels(info, service, &threshold, &[]),
                 count,
             );
         }
     }
 
-    // One gauge per function, whatever its histogram is named.
+    // One gauge per function, whatever its histogram is named, without
+    // objective labels (in-flight calls meet or miss no target yet).
     let mut gauges: Family<i64> = Family::default();
     for (key, (_, in_flight)) in histograms.values().flat_map(|family| &family.series) {
-        gauges.add(*key, *in_flight, |total, more| *total += more);
+        let key = Series {
+            objective: None,
+            ..*key
+        };
+        gauges.add(key, *in_flight, |total, more| *total += more);
     }
     let gauges = gauges.series;
     if !gauges.is_empty() {
@@ -200,7 +263,7 @@ pub(crate) fn render_function_metrics(
             sample(
                 out,
                 CONCURRENT_METRIC,
-                labels(&key, service, &[]),
+                labels(&key, service, "", &[]),
                 in_flight,
             );
         }
@@ -242,10 +305,10 @@ mod tests {
     const NAME: &str = "function_calls_duration_seconds";
     static FINE_CELLS: TimedCells = TimedCells::new();
     static FINE_BOUNDS: [u64; 3] = [1_000, 1_000_000, 1_000_000_000];
-    static FINE: Histogram = Histogram::new(NAME, &[], Some(&FINE_BOUNDS), &FINE_CELLS);
+    static FINE: Histogram = Histogram::new(NAME, &[], Some(&FINE_BOUNDS), None, &FINE_CELLS);
     static COARSE_CELLS: TimedCells = TimedCells::new();
     static COARSE_BOUNDS: [u64; 2] = [1_000_000, 5_000_000_000];
-    static COARSE: Histogram = Histogram::new(NAME, &[], Some(&COARSE_BOUNDS), &COARSE_CELLS);
+    static COARSE: Histogram = Histogram::new(NAME, &[], Some(&COARSE_BOUNDS), None, &COARSE_CELLS);
 
     #[test]
     fn one_series_with_two_sets_of_bounds_keeps_every_call_on_the_shared_bounds() {
@@ -274,5 +337,57 @@ mod tests {
                 format!(r#"function_calls_duration_seconds_count{{{labels}}} 4"#),
             ]
         );
+    }
+
+    const API: Objective = Objective::new("api")
+        .success_rate(crate::metrics::ObjectivePercentile::P99_9)
+        .latency(
+            std::time::Duration::from_millis(250),
+            crate::metrics::ObjectivePercentile::P99,
+        );
+    static SLO_INFO: SiteInfo = SiteInfo {
+        function: "handle",
+        module: "api",
+        file: "api.rs",
+        line: 1,
+    };
+    static SLO_COUNTER_CELLS: crate::metrics::site::CounterCells =
+        crate::metrics::site::CounterCells::new();
+    static SLO_COUNTER: Counter = Counter::new(
+        "function_calls_total",
+        &[("team", "web")],
+        Some(&API),
+        &SLO_COUNTER_CELLS,
+    );
+    static SLO_CELLS: TimedCells = TimedCells::new();
+    static SLO_HISTOGRAM: Histogram = Histogram::new(NAME, &[], None, Some(&API), &SLO_CELLS);
+
+    /// The labels Autometrics' SLO rules select on: the success-rate target
+    /// on the counter, the latency target (with the threshold written as the
+    /// `le` label it must equal) on every histogram series; none on the gauge.
+    #[test]
+    fn objectives_label_their_series_as_the_autometrics_rules_expect() {
+        let mut out = String::new();
+        render_function_metrics(
+            &mut out,
+            "svc",
+            [(&SLO_INFO, &SLO_COUNTER)].into_iter(),
+            [(&SLO_INFO, &SLO_HISTOGRAM)].into_iter(),
+        );
+        let site = r#"function="handle",module="api",service_name="svc""#;
+        for line in [
+            format!(
+                r#"function_calls_total{{{site},team="web",objective_name="api",objective_percentile="99.9",result="error"}} 0"#
+            ),
+            format!(
+                r#"function_calls_duration_seconds_bucket{{{site},objective_name="api",objective_percentile="99",objective_latency_threshold="0.25",le="0.25"}} 0"#
+            ),
+            format!(
+                r#"function_calls_duration_seconds_count{{{site},objective_name="api",objective_percentile="99",objective_latency_threshold="0.25"}} 0"#
+            ),
+            format!(r#"function_calls_concurrent{{{site}}} 0"#),
+        ] {
+            assert!(out.lines().any(|l| l == line), "missing {line} in\n{out}");
+        }
     }
 }

@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use super::buckets::{default_bounds, default_bounds_for_recording, MAX_BUCKETS};
+use super::objective::{bounds_contain, Objective};
 use super::shard::{shard_index, SHARDS};
 use crate::clock::clock;
 use crate::site::SiteInfo;
@@ -48,18 +49,23 @@ pub struct Counter {
     pub metric: &'static str,
     /// Constant labels, validated at compile time.
     pub labels: &'static [(&'static str, &'static str)],
+    /// The objective whose success-rate target this counter carries.
+    pub objective: Option<&'static Objective>,
     cells: &'static CounterCells,
 }
 
 impl Counter {
+    /// `objective`: checked by [`check_counter_objective`] in generated code.
     pub const fn new(
         metric: &'static str,
         labels: &'static [(&'static str, &'static str)],
+        objective: Option<&'static Objective>,
         cells: &'static CounterCells,
     ) -> Self {
         Counter {
             metric,
             labels,
+            objective,
             cells,
         }
     }
@@ -68,9 +74,10 @@ impl Counter {
     pub const fn some(
         metric: &'static str,
         labels: &'static [(&'static str, &'static str)],
+        objective: Option<&'static Objective>,
         cells: &'static CounterCells,
     ) -> Option<Self> {
-        Some(Self::new(metric, labels, cells))
+        Some(Self::new(metric, labels, objective, cells))
     }
 
     /// Counts one finished call, if instrumentation is switched on.
@@ -152,6 +159,8 @@ pub struct Histogram {
     pub metric: &'static str,
     /// Constant labels, validated at compile time.
     pub labels: &'static [(&'static str, &'static str)],
+    /// The objective whose latency target this histogram carries.
+    pub objective: Option<&'static Objective>,
     cells: &'static TimedCells,
     bounds: Option<&'static [u64]>,
 }
@@ -160,11 +169,13 @@ impl Histogram {
     /// `bounds`: this function's own bucket bounds in nanoseconds (validated
     /// by the macro, and checked again here: in a `static`'s initialiser,
     /// bounds the cells cannot hold fail the build), or `None` for the
-    /// process-wide defaults.
+    /// process-wide defaults. `objective`: checked by
+    /// [`check_histogram_objective`] in generated code.
     pub const fn new(
         metric: &'static str,
         labels: &'static [(&'static str, &'static str)],
         bounds: Option<&'static [u64]>,
+        objective: Option<&'static Objective>,
         cells: &'static TimedCells,
     ) -> Self {
         if let Some(bounds) = bounds {
@@ -176,6 +187,7 @@ impl Histogram {
         Histogram {
             metric,
             labels,
+            objective,
             cells,
             bounds,
         }
@@ -186,9 +198,15 @@ impl Histogram {
         metric: &'static str,
         labels: &'static [(&'static str, &'static str)],
         bounds: Option<&'static [u64]>,
+        objective: Option<&'static Objective>,
         cells: &'static TimedCells,
     ) -> Option<Self> {
-        Some(Self::new(metric, labels, bounds, cells))
+        Some(Self::new(metric, labels, bounds, objective, cells))
+    }
+
+    /// Whether this histogram's bounds come from the process-wide defaults.
+    pub(crate) fn uses_default_bounds(&self) -> bool {
+        self.bounds.is_none()
     }
 
     /// The bounds to read the cells with.
@@ -278,6 +296,39 @@ impl Histogram {
     }
 }
 
+/// Fails the build (called in a `const` that generated code spans on the
+/// attribute's `objective = ..`) when the objective has no success-rate
+/// target for `#[counted]` to export.
+pub const fn check_counter_objective(objective: &Objective) {
+    assert!(
+        objective.success_rate_target().is_some(),
+        "#[counted] exports an objective's success-rate target, and this objective \
+         has none: add `.success_rate(..)` to it, or attach it to #[timed] only"
+    );
+}
+
+/// Fails the build (as [`check_counter_objective`]) when the objective has
+/// no latency target for `#[timed]` to export, or when its threshold is not
+/// one of `bounds` (the function's own, or the spec's defaults for `None`).
+pub const fn check_histogram_objective(objective: &Objective, bounds: Option<&[u64]>) {
+    let Some(latency) = objective.latency_target() else {
+        panic!(
+            "#[timed] exports an objective's latency target, and this objective has \
+             none: add `.latency(..)` to it, or attach it to #[counted] only"
+        );
+    };
+    let bounds: &[u64] = match bounds {
+        Some(bounds) => bounds,
+        None => &telemark_limits::DEFAULT_BUCKET_NANOS,
+    };
+    assert!(
+        bounds_contain(bounds, latency.threshold_nanos),
+        "the objective's latency threshold is not one of this function's bucket \
+         bounds: Prometheus can only count the calls under a threshold that is a \
+         bucket bound (add it to `buckets = [..]`)"
+    );
+}
+
 /// The metrics of one instrumented function: its catalog entry.
 pub struct MetricsSite {
     pub info: SiteInfo,
@@ -337,6 +388,7 @@ mod tests {
         "function_calls_duration_seconds",
         &[],
         Some(&TEST_BOUNDS),
+        None,
         &TEST_CELLS,
     );
 

@@ -9,6 +9,7 @@ static HISTOGRAM: telemark::__private::Histogram = telemark::__private::Histogra
         1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
         26, 27, 28, 29, 30,
     ]),
+    None,
     &CELLS,
 );
 

@@ -1,0 +1,6 @@
+#[telemark::counted(objective = "api")]
+fn search() {}
+
+fn main() {
+    search();
+}
