@@ -19,7 +19,8 @@ pub struct Plan {
     pub krate: Path,
     /// `function` label: `name` or `Type::name`.
     pub function: String,
-    /// Whether an annotated impl block passed its type down.
+    /// Whether the method's type is known: passed down by an annotated impl
+    /// block, given with `self_type = ..`, or read off a typed receiver.
     pub in_annotated_impl: bool,
     pub counted: Option<Counted>,
     pub timed: Option<Timed>,
@@ -49,14 +50,30 @@ impl Plan {
                 }
             }
         }
+        let mut given: Option<&Path> = None;
+        for attribute in &attributes {
+            if let Some(path) = attribute.self_type() {
+                match given {
+                    Some(first) if !same_path(first, path) => {
+                        errors.spanned(path, "stacked telemark attributes name different types");
+                    }
+                    _ => given = Some(path),
+                }
+            }
+        }
+        let owner = given
+            .and_then(|path| path.segments.last())
+            .map(|segment| unraw(&segment.ident))
+            .or_else(|| impl_type.map(str::to_owned))
+            .or_else(|| receiver_type(sig));
         let name = unraw(&sig.ident);
         let mut plan = Plan {
             krate: krate.unwrap_or_else(default_crate),
-            function: match impl_type {
+            function: match &owner {
                 Some(type_name) => format!("{type_name}::{name}"),
                 None => name,
             },
-            in_annotated_impl: impl_type.is_some(),
+            in_annotated_impl: owner.is_some() || attributes.iter().any(Attribute::names_self_type),
             counted: None,
             timed: None,
             traced: None,
@@ -142,6 +159,26 @@ impl Plan {
                 );
             }
         }
+        if !self.in_annotated_impl && (self.counted.is_some() || self.timed.is_some()) {
+            let is_method = sig.receiver().is_some() || mentions_self_type(sig);
+            if is_method {
+                let kind = if self.counted.is_some() {
+                    Kind::Counted
+                } else {
+                    Kind::Timed
+                };
+                errors.at(
+                    sig.ident.span(),
+                    format!(
+                        "#[{kind}] cannot see the type of this method, and Autometrics labels \
+                         methods `Type::{name}`: put the attribute on the impl block, or name the \
+                         type with `#[{kind}(self_type = Type)]`",
+                        kind = kind.name(),
+                        name = unraw(&sig.ident),
+                    ),
+                );
+            }
+        }
         if let Some(traced) = &self.traced {
             let arguments = argument_names(sig);
             for captured in &traced.args {
@@ -181,9 +218,9 @@ impl Plan {
         if breaker.name.is_none() && !self.in_annotated_impl && sig.receiver().is_some() {
             errors.at(
                 sig.ident.span(),
-                "give this method's breaker a `name = \"...\"`: #[circuit_breaker] cannot see \
-                 the type, so the default name `module::method` would be shared by methods of \
-                 the same name on other types",
+                "give this method's breaker a `name = \"...\"` (or its type with `self_type = \
+                 Type`): #[circuit_breaker] cannot see the type, so the default name \
+                 `module::method` would be shared by methods of the same name on other types",
             );
         }
         if let (Some(timeout), None) = (&breaker.timeout, &sig.asyncness) {
@@ -202,6 +239,61 @@ fn default_crate() -> Path {
         segment.ident.set_span(Span::call_site());
     }
     path
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    a.to_token_stream().to_string() == b.to_token_stream().to_string()
+}
+
+/// The type of a typed receiver (`self: &Cart`, `self: Box<Cart>`,
+/// `self: Pin<&mut Cart>`): the innermost named type that is not a
+/// pointer wrapper or `Self`.
+fn receiver_type(sig: &Signature) -> Option<String> {
+    let receiver = sig.receiver()?;
+    receiver.colon_token?;
+    named_type(&receiver.ty)
+}
+
+fn named_type(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Reference(reference) => named_type(&reference.elem),
+        Type::Paren(inner) => named_type(&inner.elem),
+        Type::Group(inner) => named_type(&inner.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            let wrapper = ["Box", "Rc", "Arc", "Pin"].iter().any(|w| last.ident == w);
+            if wrapper {
+                let syn::PathArguments::AngleBracketed(arguments) = &last.arguments else {
+                    return None;
+                };
+                arguments.args.iter().find_map(|argument| match argument {
+                    syn::GenericArgument::Type(inner) => named_type(inner),
+                    _ => None,
+                })
+            } else if last.ident == "Self" {
+                None
+            } else {
+                Some(unraw(&last.ident))
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether `Self` appears in the parameters or the return type: the
+/// function is an associated function of some impl.
+fn mentions_self_type(sig: &Signature) -> bool {
+    fn has_self(tokens: proc_macro2::TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            proc_macro2::TokenTree::Ident(ident) => ident == "Self",
+            proc_macro2::TokenTree::Group(group) => has_self(group.stream()),
+            _ => false,
+        })
+    }
+    sig.inputs
+        .iter()
+        .any(|input| has_self(input.to_token_stream()))
+        || has_self(sig.output.to_token_stream())
 }
 
 pub fn unraw(ident: &syn::Ident) -> String {

@@ -121,6 +121,13 @@ pub struct TelemetryBuilder {
     crate_name: String,
     service_name: Option<String>,
     build: BuildInfo,
+    /// Set in code: wins over the environment.
+    repository_url: Option<String>,
+    repository_provider: Option<String>,
+    /// Known when the crate was built (`builder!`): used when neither the
+    /// code nor the environment at start says.
+    built_repository_url: String,
+    built_repository_provider: String,
     #[cfg(feature = "server")]
     listen: Option<String>,
     buckets: Option<Vec<f64>>,
@@ -142,7 +149,13 @@ impl TelemetryBuilder {
                 version: version.to_owned(),
                 commit: String::new(),
                 branch: String::new(),
+                repository_url: String::new(),
+                repository_provider: String::new(),
             },
+            repository_url: None,
+            repository_provider: None,
+            built_repository_url: String::new(),
+            built_repository_provider: String::new(),
             #[cfg(feature = "server")]
             listen: Some(DEFAULT_LISTEN_ADDRESS.to_owned()),
             buckets: None,
@@ -166,10 +179,54 @@ impl TelemetryBuilder {
         self
     }
 
-    /// The `service_name` label. Default: `OTEL_SERVICE_NAME` from the
-    /// environment at start, else the crate name. An explicit name wins.
+    /// The `service_name` label and the spans' `service.name`. An explicit
+    /// name wins; otherwise, from the environment at start, the metrics use
+    /// `AUTOMETRICS_SERVICE_NAME`, else `OTEL_SERVICE_NAME` (the Autometrics
+    /// specification's order), and the spans `OTEL_SERVICE_NAME`, else
+    /// `AUTOMETRICS_SERVICE_NAME`; else the crate name.
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = Some(name.into());
+        self
+    }
+
+    /// `build_info`'s `repository_url` label: where the service's source
+    /// is. Default: `AUTOMETRICS_REPOSITORY_URL` from the environment at
+    /// start, else as [`builder!`](crate::builder) found it when the crate was
+    /// built (`AUTOMETRICS_REPOSITORY_URL` then, else the `repository` of
+    /// its `Cargo.toml`). `""` leaves the label out.
+    ///
+    /// ```
+    /// let telemetry = telemark_runtime::builder!()
+    ///     .without_server()
+    ///     .repository_url("https://github.com/acme/shop")
+    ///     .start()
+    ///     .unwrap();
+    /// assert!(telemetry.render_metrics().contains(
+    ///     r#"repository_url="https://github.com/acme/shop",repository_provider="github""#
+    /// ));
+    /// ```
+    pub fn repository_url(mut self, url: impl Into<String>) -> Self {
+        self.repository_url = Some(url.into());
+        self
+    }
+
+    /// `build_info`'s `repository_provider` label (free-form, e.g.
+    /// `github`). Default: `AUTOMETRICS_REPOSITORY_PROVIDER` from the
+    /// environment at start or when the crate was built, else `github`,
+    /// `gitlab` or `bitbucket` when the repository URL is on
+    /// `github.com`, `gitlab.com` or `bitbucket.org`. `""` leaves it out.
+    pub fn repository_provider(mut self, provider: impl Into<String>) -> Self {
+        self.repository_provider = Some(provider.into());
+        self
+    }
+
+    /// What [`builder!`](crate::builder) knew when the crate was built:
+    /// the repository URL and provider, used when neither the code nor the
+    /// environment at start gives them.
+    #[doc(hidden)]
+    pub fn built_repository(mut self, url: &str, provider: &str) -> Self {
+        self.built_repository_url = url.to_owned();
+        self.built_repository_provider = provider.to_owned();
         self
     }
 
@@ -259,12 +316,27 @@ impl TelemetryBuilder {
         let service_name = self
             .service_name
             .clone()
-            .or_else(|| {
-                std::env::var("OTEL_SERVICE_NAME")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-            })
+            .or_else(|| non_empty_env("AUTOMETRICS_SERVICE_NAME"))
+            .or_else(|| non_empty_env("OTEL_SERVICE_NAME"))
             .unwrap_or_else(|| self.crate_name.clone());
+        let trace_service_name = self
+            .service_name
+            .clone()
+            .or_else(|| non_empty_env("OTEL_SERVICE_NAME"))
+            .or_else(|| non_empty_env("AUTOMETRICS_SERVICE_NAME"))
+            .unwrap_or_else(|| self.crate_name.clone());
+        let mut build = self.build;
+        build.repository_url = self
+            .repository_url
+            .or_else(|| non_empty_env("AUTOMETRICS_REPOSITORY_URL"))
+            .unwrap_or(self.built_repository_url);
+        build.repository_provider = self
+            .repository_provider
+            .or_else(|| non_empty_env("AUTOMETRICS_REPOSITORY_PROVIDER"))
+            .or_else(|| {
+                Some(self.built_repository_provider).filter(|provider| !provider.is_empty())
+            })
+            .unwrap_or_else(|| repository_provider_of(&build.repository_url).to_owned());
 
         // Everything that can fail without side effects comes first.
         check_breaker_sites().map_err(TelemetryError::Breakers)?;
@@ -325,7 +397,7 @@ impl TelemetryBuilder {
         let traces = match self.traces {
             Some(traces) if !sdk_disabled_by_env().map_err(TelemetryError::Config)? => Some(
                 traces
-                    .install(&service_name)
+                    .install(&trace_service_name)
                     .map_err(TelemetryError::Traces)?,
             ),
             _ => None,
@@ -333,7 +405,7 @@ impl TelemetryBuilder {
 
         let report = Arc::new(Report {
             service_name,
-            build: self.build,
+            build,
             #[cfg(feature = "metrics-recorder")]
             recorder,
             started: Instant::now(),
@@ -455,10 +527,36 @@ impl Drop for Telemetry {
     }
 }
 
+/// An environment variable's value, if set and not empty.
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// The provider a repository URL is hosted at, when its host says:
+/// `https://github.com/..`, `git@gitlab.com:..`, `ssh://git@bitbucket.org/..`.
+fn repository_provider_of(url: &str) -> &'static str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host).to_ascii_lowercase();
+    match host.strip_prefix("www.").unwrap_or(&host) {
+        "github.com" => "github",
+        "gitlab.com" => "gitlab",
+        "bitbucket.org" => "bitbucket",
+        _ => "",
+    }
+}
+
 /// A [`TelemetryBuilder`] for the calling crate: its name (the default
-/// `service_name`) and version, plus `build_info`'s commit and branch from the
-/// compile-time environment variables `TELEMARK_GIT_COMMIT` and
-/// `TELEMARK_GIT_BRANCH` when a build script sets them.
+/// `service_name`) and version, and what the compile-time environment says
+/// of its build for `build_info`:
+/// - `commit` and `branch`: `TELEMARK_GIT_COMMIT` / `TELEMARK_GIT_BRANCH`
+///   when a build script sets them, else `VERGEN_GIT_SHA` /
+///   `VERGEN_GIT_BRANCH` (set by the `vergen` crate's build script);
+/// - `repository_url`: `AUTOMETRICS_REPOSITORY_URL`, else the `repository`
+///   field of the crate's `Cargo.toml`; `repository_provider`:
+///   `AUTOMETRICS_REPOSITORY_PROVIDER` (see
+///   [`TelemetryBuilder::repository_url`] for what the environment at start
+///   and the code can override).
 ///
 /// ```no_run
 /// let _telemetry = telemark_runtime::builder!().start().expect("telemetry");
@@ -470,7 +568,21 @@ macro_rules! builder {
             ::core::env!("CARGO_PKG_NAME"),
             ::core::env!("CARGO_PKG_VERSION"),
         )
-        .commit(::core::option_env!("TELEMARK_GIT_COMMIT").unwrap_or(""))
-        .branch(::core::option_env!("TELEMARK_GIT_BRANCH").unwrap_or(""))
+        .commit(
+            ::core::option_env!("TELEMARK_GIT_COMMIT")
+                .or(::core::option_env!("VERGEN_GIT_SHA"))
+                .unwrap_or(""),
+        )
+        .branch(
+            ::core::option_env!("TELEMARK_GIT_BRANCH")
+                .or(::core::option_env!("VERGEN_GIT_BRANCH"))
+                .unwrap_or(""),
+        )
+        .built_repository(
+            ::core::option_env!("AUTOMETRICS_REPOSITORY_URL")
+                .or(::core::option_env!("CARGO_PKG_REPOSITORY"))
+                .unwrap_or(""),
+            ::core::option_env!("AUTOMETRICS_REPOSITORY_PROVIDER").unwrap_or(""),
+        )
     };
 }

@@ -13,7 +13,7 @@ use telemark_limits::{MAX_ATTEMPTS, MAX_HALF_OPEN_CALLS, MAX_WINDOW};
 
 const EXPECTED: &str = "`name`, `consecutive_failures`, `failure_rate`, `window`, `min_calls`, \
      `slow_call`, `slow_call_rate`, `open_for`, `open_for_max`, `half_open_calls`, `failure_if`, \
-     `ignore_if`, `fallback`, `timeout`, `retry`, `crate`";
+     `ignore_if`, `fallback`, `timeout`, `retry`, `self_type`, `crate`";
 
 /// A literal argument with the span to report it at.
 #[derive(Clone)]

@@ -28,7 +28,7 @@ pub struct Counted {
     pub objective: Option<Path>,
 }
 
-const EXPECTED: &str = "`name`, `labels`, `ok_if`, `error_if`, `objective`, `crate`";
+const EXPECTED: &str = "`name`, `labels`, `ok_if`, `error_if`, `objective`, `self_type`, `crate`";
 
 pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Option<Counted> {
     let mut classifier = Classifier::ByType;

@@ -124,13 +124,26 @@ impl Attribute {
         }
     }
 
-    pub fn krate(&self) -> Option<&Path> {
+    fn common(&self) -> &Common {
         match self {
-            Attribute::Counted(a) => a.common.krate.as_ref(),
-            Attribute::Timed(a) => a.common.krate.as_ref(),
-            Attribute::Traced(a) => a.common.krate.as_ref(),
-            Attribute::CircuitBreaker(a) => a.common.krate.as_ref(),
+            Attribute::Counted(a) => &a.common,
+            Attribute::Timed(a) => &a.common,
+            Attribute::Traced(a) => &a.common,
+            Attribute::CircuitBreaker(a) => &a.common,
         }
+    }
+
+    pub fn krate(&self) -> Option<&Path> {
+        self.common().krate.as_ref()
+    }
+
+    pub fn self_type(&self) -> Option<&Path> {
+        self.common().self_type.as_ref()
+    }
+
+    /// Whether `self_type` was written, even with a value refused.
+    pub fn names_self_type(&self) -> bool {
+        self.common().seen.iter().any(|name| name == "self_type")
     }
 }
 
@@ -151,6 +164,9 @@ pub struct Common {
     pub name: Option<LitStr>,
     /// `labels(key = "value", ...)` (metrics only).
     pub labels: Vec<(String, String)>,
+    /// `self_type = Type`: the type of a method annotated outside an
+    /// annotated impl block, for `function="Type::method"`.
+    pub self_type: Option<Path>,
     seen: Vec<String>,
 }
 
@@ -191,6 +207,11 @@ impl Common {
             }
             "labels" if takes_labels => {
                 self.labels = labels(meta, errors)?;
+                Ok(Argument::Done)
+            }
+            "self_type" => {
+                let expected = "the type the method belongs to, e.g. `self_type = Cart`";
+                self.self_type = function_path(meta, expected, errors)?;
                 Ok(Argument::Done)
             }
             _ => Ok(Argument::Own(name)),

@@ -20,7 +20,7 @@ pub struct Timed {
     pub objective: Option<syn::Path>,
 }
 
-const EXPECTED: &str = "`name`, `buckets`, `labels`, `objective`, `crate`";
+const EXPECTED: &str = "`name`, `buckets`, `labels`, `objective`, `self_type`, `crate`";
 
 pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Option<Timed> {
     let mut buckets = None;

@@ -50,7 +50,7 @@ impl Traced {
     }
 }
 
-const EXPECTED: &str = "`name`, `kind`, `fields`, `args`, `err`, `ret`, `crate`";
+const EXPECTED: &str = "`name`, `kind`, `fields`, `args`, `err`, `ret`, `self_type`, `crate`";
 
 fn format_value(input: ParseStream, what: &str, errors: &mut Errors) -> syn::Result<Format> {
     let ident = input.call(Ident::parse_any)?;

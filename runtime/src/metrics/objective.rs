@@ -95,9 +95,21 @@ impl Objective {
     /// target yet: add [`success_rate`](Self::success_rate) and/or
     /// [`latency`](Self::latency).
     ///
-    /// An empty name fails the build (in a `const`).
+    /// The name must be ASCII letters, digits, `_`, `-` and spaces (what
+    /// the Autometrics specification asks for), and not empty: anything
+    /// else fails the build (in a `const`).
     pub const fn new(name: &'static str) -> Objective {
         assert!(!name.is_empty(), "an objective needs a non-empty name");
+        let bytes = name.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let byte = bytes[i];
+            assert!(
+                byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' || byte == b' ',
+                "an objective's name may hold ASCII letters, digits, `_`, `-` and spaces only"
+            );
+            i += 1;
+        }
         Objective {
             name,
             success_rate: None,

@@ -13,6 +13,10 @@ pub(crate) struct BuildInfo {
     pub version: String,
     pub commit: String,
     pub branch: String,
+    /// `repository_url` (omitted when empty).
+    pub repository_url: String,
+    /// `repository_provider` (omitted when empty).
+    pub repository_provider: String,
 }
 
 /// Name of the in-flight gauge family.
@@ -286,7 +290,16 @@ pub(crate) fn render_build_info(out: &mut String, service: &str, build: &BuildIn
             ("branch", build.branch.as_str()),
             ("service_name", service),
             ("autometrics_version", "1.0.0"),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            [
+                ("repository_url", build.repository_url.as_str()),
+                ("repository_provider", build.repository_provider.as_str()),
+            ]
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty()),
+        ),
     );
     out.push_str(" 1\n");
 }

@@ -71,10 +71,23 @@ impl<T: Into<f64> + Copy> Shape for Square<T> {
 struct Single;
 
 impl Single {
-    /// An attribute on one method names just the method.
-    #[counted]
+    /// An attribute on one method cannot see the impl block: the type is
+    /// named on the attribute.
+    #[counted(self_type = Single)]
     fn alone(&self) -> u8 {
         1
+    }
+
+    /// A typed receiver names the type itself.
+    #[timed]
+    fn typed(self: Box<Single>) -> u8 {
+        2
+    }
+
+    /// Neither a receiver nor `Self`: indistinguishable from a free function.
+    #[counted]
+    fn helper() -> u8 {
+        3
     }
 }
 
@@ -91,11 +104,20 @@ fn main() {
     assert_eq!(square.area(), 4.0);
     assert!(square.scale(0.0).is_err());
     assert_eq!(Single.alone(), 1);
+    assert_eq!(Box::new(Single).typed(), 2);
+    assert_eq!(Single::helper(), 3);
     let names: Vec<_> = telemark::catalog::instrumented_functions()
         .into_iter()
         .map(|f| f.function)
         .collect();
-    for expected in ["Counter::new", "Counter::value_mut", "Square::area", "alone"] {
+    for expected in [
+        "Counter::new",
+        "Counter::value_mut",
+        "Square::area",
+        "Single::alone",
+        "Single::typed",
+        "helper",
+    ] {
         assert!(names.contains(&expected), "{expected} in {names:?}");
     }
     assert!(!names.contains(&"Counter::zero"), "const fns are skipped");
