@@ -51,6 +51,7 @@
 //! | `otlp` | on | span export over OTLP/gRPC and OTLP/HTTP (`Traces::otlp*`), headers, gzip |
 //! | `tls` | on | OTLP over `https://`: rustls, Mozilla's roots, a private CA, mutual TLS |
 //! | `metrics-recorder` | on | a `metrics` facade recorder: `metrics::counter!` and friends on `/metrics` |
+//! | `caller-labels` | off | counters split by the calling instrumented function (`caller_function`, `caller_module`) |
 //! | `disable-instrumentation` | off | compiles `#[counted]`, `#[timed]` and `#[traced]` out |
 //!
 //! With `default-features = false`, the attributes, the span pipeline (with
@@ -106,7 +107,8 @@
 //! ## Switching instrumentation off
 //!
 //! [`set_enabled(false)`](set_enabled) reduces every attribute to one relaxed
-//! atomic load. The cargo feature `disable-instrumentation` compiles the
+//! atomic load (with the `caller-labels` feature, plus keeping the thread's
+//! current function). The cargo feature `disable-instrumentation` compiles the
 //! attributes out entirely: annotated functions expand to themselves.
 //! `#[circuit_breaker]` is not instrumentation but protection: it keeps
 //! working under both (switched off, it only stops counting calls).

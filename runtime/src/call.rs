@@ -14,6 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::caller::{Caller, CallerScope};
 use crate::metrics::site::{Counter, Histogram, MetricsSite};
 use crate::site::SiteInfo;
 use crate::switch::is_enabled;
@@ -73,8 +74,9 @@ pub fn call_once<T>(body: impl FnOnce() -> T) -> T {
 /// picks the parts, so each combination is its own small type and its drop
 /// inlines into the function.
 pub trait Part: Sized {
-    /// The part of a call of `site`'s function that just started.
-    fn start(site: &'static Site) -> Self;
+    /// The part of a call of `site`'s function that just started, made by
+    /// `caller`.
+    fn start(site: &'static Site, caller: Caller) -> Self;
     /// The part before the call starts (a future not polled yet).
     fn not_started() -> Self;
 }
@@ -96,7 +98,7 @@ pub struct Off;
 
 impl Part for Off {
     #[inline(always)]
-    fn start(_: &'static Site) -> Self {
+    fn start(_: &'static Site, _: Caller) -> Self {
         Off
     }
 
@@ -119,13 +121,19 @@ impl Spanned for Off {
 }
 
 /// Counts the call: as an error unless `Outcome::finish` classified its
-/// value first, so a panic or a cancelled future counts as an error.
-pub struct Counting(Option<&'static Counter>);
+/// value first, so a panic or a cancelled future counts as an error. The
+/// caller is who was running when the call started.
+pub struct Counting(Option<(&'static Counter, Caller)>);
 
 impl Part for Counting {
     #[inline(always)]
-    fn start(site: &'static Site) -> Self {
-        Counting(site.metrics.counter.as_ref())
+    fn start(site: &'static Site, caller: Caller) -> Self {
+        Counting(
+            site.metrics
+                .counter
+                .as_ref()
+                .map(|counter| (counter, caller)),
+        )
     }
 
     #[inline(always)]
@@ -137,8 +145,8 @@ impl Part for Counting {
 impl Outcome for Counting {
     #[inline(always)]
     fn finish(&mut self, is_error: bool) {
-        if let Some(counter) = self.0.take() {
-            counter.record(is_error);
+        if let Some((counter, caller)) = self.0.take() {
+            counter.record_from(caller, is_error);
         }
     }
 }
@@ -146,8 +154,8 @@ impl Outcome for Counting {
 impl Drop for Counting {
     #[inline(always)]
     fn drop(&mut self) {
-        if let Some(counter) = self.0 {
-            counter.record(true);
+        if let Some((counter, caller)) = self.0 {
+            counter.record_from(caller, true);
         }
     }
 }
@@ -158,7 +166,7 @@ pub struct Timing(Option<(&'static Histogram, u64)>);
 
 impl Part for Timing {
     #[inline(always)]
-    fn start(site: &'static Site) -> Self {
+    fn start(site: &'static Site, _: Caller) -> Self {
         Timing(match &site.metrics.histogram {
             Some(histogram) if is_enabled() => Some((histogram, histogram.begin())),
             _ => None,
@@ -196,19 +204,26 @@ pub struct Call<C, T, S> {
     #[allow(dead_code)]
     timer: T,
     span: S,
+    /// Kept for its drop: the function stops being the caller of calls
+    /// made on this thread.
+    #[allow(dead_code)]
+    caller: CallerScope,
 }
 
 impl<C: Part, T: Part, S> Call<C, T, S> {
     /// A call of `site`'s function starting: its `span` (already started,
-    /// or [`Off`]), then the timer, then the counter.
+    /// or [`Off`]), then the timer, then the counter; then the function is
+    /// the caller of calls made on this thread until the guard drops.
     #[inline(always)]
     pub fn enter(site: &'static Site, span: S) -> Self {
-        let timer = T::start(site);
-        let counter = C::start(site);
+        let (caller, scope) = CallerScope::enter_called(&site.metrics.info);
+        let timer = T::start(site, caller);
+        let counter = C::start(site, caller);
         Call {
             counter,
             timer,
             span,
+            caller: scope,
         }
     }
 
@@ -308,6 +323,8 @@ pub struct AsyncCall<C, T, S> {
     #[allow(dead_code)]
     timer: T,
     span: S,
+    /// The function, current on this thread during each poll.
+    info: &'static SiteInfo,
 }
 
 impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
@@ -320,6 +337,7 @@ impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
             counter: C::not_started(),
             timer: T::not_started(),
             span: S::start(site, fill),
+            info: &site.metrics.info,
         }
     }
 
@@ -327,8 +345,9 @@ impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
     /// time: counting and timing start.
     #[inline(always)]
     pub fn begin(mut self, site: &'static Site) -> Self {
-        self.timer = T::start(site);
-        self.counter = C::start(site);
+        let caller = Caller::now();
+        self.timer = T::start(site, caller);
+        self.counter = C::start(site, caller);
         self
     }
 
@@ -337,11 +356,13 @@ impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
     #[inline(always)]
     pub fn enter(site: &'static Site, fill: Fill<'_>) -> Self {
         let span = S::start(site, fill);
-        let timer = T::start(site);
+        let caller = Caller::now();
+        let timer = T::start(site, caller);
         AsyncCall {
-            counter: C::start(site),
+            counter: C::start(site, caller),
             timer,
             span,
+            info: &site.metrics.info,
         }
     }
 
@@ -389,7 +410,10 @@ impl<F: Future, C, T, S: FutureSpan> Future for Instrumented<F, C, T, S> {
             panic!("an instrumented future was polled after it completed");
         };
         let scope = call.span.enter_poll();
-        let poll = this.future.poll(cx);
+        let poll = {
+            let _current = CallerScope::enter(call.info);
+            this.future.poll(cx)
+        };
         drop(scope);
         match poll {
             Poll::Ready(output) => {
@@ -399,5 +423,33 @@ impl<F: Future, C, T, S: FutureSpan> Future for Instrumented<F, C, T, S> {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The body of an untraced asynchronous function: the function is the
+    /// caller of the calls made on each of its polls.
+    pub struct CallerScoped<F> {
+        #[pin]
+        future: F,
+        info: &'static SiteInfo,
+    }
+}
+
+impl<F: Future> CallerScoped<F> {
+    #[inline(always)]
+    pub fn new(info: &'static SiteInfo, future: F) -> Self {
+        CallerScoped { future, info }
+    }
+}
+
+impl<F: Future> Future for CallerScoped<F> {
+    type Output = F::Output;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _current = CallerScope::enter(this.info);
+        this.future.poll(cx)
     }
 }

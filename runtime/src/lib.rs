@@ -33,6 +33,7 @@
 
 pub mod breaker;
 mod call;
+mod caller;
 pub mod catalog;
 mod clock;
 mod error;
@@ -73,8 +74,8 @@ pub mod __private {
     };
     pub use crate::breaker::{BreakerConfig, Jitter, RetryPolicy, Verdict};
     pub use crate::call::{
-        call_once, sync_span, type_of_return, AsyncCall, Call, Counting, Instrumented, Off, Site,
-        Timing, FUNCTION_SITES,
+        call_once, sync_span, type_of_return, AsyncCall, Call, CallerScoped, Counting,
+        Instrumented, Off, Site, Timing, FUNCTION_SITES,
     };
     pub use crate::metrics::site::{
         check_counter_objective, check_histogram_objective, Classify, Counter, CounterCells,

@@ -26,7 +26,13 @@ impl Report {
     pub(crate) fn render_metrics(&self) -> String {
         let mut out = String::with_capacity(4096);
         let service = &self.service_name;
-        render_function_metrics(&mut out, service, counted_sites(), timed_sites());
+        render_function_metrics(
+            &mut out,
+            service,
+            crate::caller::Caller::TRACKED,
+            counted_sites(),
+            timed_sites(),
+        );
         render_breaker_metrics(&mut out, service);
         render_build_info(&mut out, service, &self.build);
         render_span_counters(&mut out);

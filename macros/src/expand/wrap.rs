@@ -180,10 +180,19 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
             } else {
                 quote!(async move { #statements })
             };
+            // Untraced, the body still runs as the current function on each
+            // poll, for the caller labels of the calls it makes.
+            // Only with the `caller-labels` feature: without it, no wrapper.
+            let info = quote!(&#site.metrics.info);
+            let scoped = cfg!(feature = "caller-labels");
             let run = if traced {
                 quote!(let (#ret, #mutable #call) = #call.instrument(#inner).await;)
+            } else if body.may_return && scoped {
+                quote!(let #ret = #private::CallerScoped::new(#info, #inner).await;)
             } else if body.may_return {
                 quote!(let #ret = #inner.await;)
+            } else if scoped {
+                quote!(let #ret = #private::CallerScoped::new(#info, async { #statements }).await;)
             } else {
                 quote!(let #ret = { #statements };)
             };
@@ -205,7 +214,12 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
             let run = if plan.traced.is_some() {
                 quote!(let (#ret, #mutable #call) = #call.begin(&#site).instrument(#future).await;)
             } else {
-                quote!(let #mutable #call = #call.begin(&#site); let #ret = #future.await;)
+                let awaited = if cfg!(feature = "caller-labels") {
+                    quote!(#private::CallerScoped::new(&#site.metrics.info, #future).await)
+                } else {
+                    quote!(#future.await)
+                };
+                quote!(let #mutable #call = #call.begin(&#site); let #ret = #awaited;)
             };
             let wrapped = quote!(async move { #run #outcome #ret });
             let returned = match shape(sig) {

@@ -26,4 +26,4 @@ pub(crate) mod site;
 pub use buckets::{set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS};
 pub use objective::{LatencyTarget, Objective, ObjectivePercentile};
 pub use render::CONCURRENT_METRIC;
-pub use site::HistogramSnapshot;
+pub use site::{HistogramSnapshot, MAX_CALLERS};

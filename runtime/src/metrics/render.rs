@@ -39,6 +39,11 @@ fn labels<'a>(
     ]
     .into_iter()
     .chain(series.labels.iter().copied())
+    .chain(
+        series.caller.into_iter().flat_map(|(function, module)| {
+            [("caller_function", function), ("caller_module", module)]
+        }),
+    )
     .chain(objective.into_iter().flat_map(|objective| {
         [
             ("objective_name", objective.name),
@@ -91,7 +96,18 @@ struct Series {
     function: &'static str,
     module: &'static str,
     labels: &'static [(&'static str, &'static str)],
+    /// `caller_function` and `caller_module`, when callers are tracked.
+    caller: Option<(&'static str, &'static str)>,
     objective: Option<ObjectiveLabels>,
+}
+
+/// The caller labels of one entry of [`Counter::counts_by_caller`].
+fn caller_labels(caller: Option<Option<&'static SiteInfo>>) -> (&'static str, &'static str) {
+    match caller {
+        None => ("", ""),
+        Some(Some(info)) => (info.function, info.module),
+        Some(None) => ("(other)", ""),
+    }
 }
 
 /// Series of one family, in catalog order, merged by identity.
@@ -139,10 +155,13 @@ fn merge_histograms(total: &mut HistogramSnapshot, other: HistogramSnapshot) {
     total.sum_nanos = total.sum_nanos.wrapping_add(other.sum_nanos);
 }
 
-/// Renders the series of every given call site, zero-valued ones included.
+/// Renders the series of every given call site, zero-valued ones included;
+/// with `callers`, the counters' series by `caller_function` and
+/// `caller_module` (`""` for calls with no instrumented caller).
 pub(crate) fn render_function_metrics(
     out: &mut String,
     service: &str,
+    callers: bool,
     counted: impl Iterator<Item = (&'static SiteInfo, &'static Counter)>,
     timed: impl Iterator<Item = (&'static SiteInfo, &'static Histogram)>,
 ) {
@@ -150,24 +169,32 @@ pub(crate) fn render_function_metrics(
         function: info.function,
         module: info.module,
         labels,
+        caller: None,
         objective,
     };
     let mut counters: BTreeMap<&str, Family<(u64, u64)>> = BTreeMap::new();
+    let add = |total: &mut (u64, u64), (ok, error): (u64, u64)| {
+        total.0 += ok;
+        total.1 += error;
+    };
     for (info, counter) in counted {
         let family = counters.entry(counter.metric).or_default();
-        let counts = counter.counts();
-        family.add(
-            series(
-                info,
-                counter.labels,
-                ObjectiveLabels::success_rate(counter.objective),
-            ),
-            counts,
-            |total, (ok, error)| {
-                total.0 += ok;
-                total.1 += error;
-            },
+        let key = series(
+            info,
+            counter.labels,
+            ObjectiveLabels::success_rate(counter.objective),
         );
+        if callers {
+            for (caller, counts) in counter.counts_by_caller() {
+                let key = Series {
+                    caller: Some(caller_labels(caller)),
+                    ..key
+                };
+                family.add(key, counts, add);
+            }
+        } else {
+            family.add(key, counter.counts(), add);
+        }
     }
     for (name, family) in &counters {
         header(
@@ -333,6 +360,7 @@ mod tests {
         render_function_metrics(
             &mut out,
             "svc",
+            false,
             std::iter::empty(),
             [(&INFO, &FINE), (&INFO, &COARSE)].into_iter(),
         );
@@ -384,6 +412,7 @@ mod tests {
         render_function_metrics(
             &mut out,
             "svc",
+            false,
             [(&SLO_INFO, &SLO_COUNTER)].into_iter(),
             [(&SLO_INFO, &SLO_HISTOGRAM)].into_iter(),
         );

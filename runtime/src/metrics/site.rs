@@ -8,11 +8,13 @@
 
 #![allow(missing_docs)] // hidden API for generated code
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64};
 
 use super::buckets::{default_bounds, default_bounds_for_recording, MAX_BUCKETS};
 use super::objective::{bounds_contain, Objective};
 use super::shard::{shard_index, SHARDS};
+use crate::caller::Caller;
 use crate::clock::clock;
 use crate::site::SiteInfo;
 use crate::switch::is_enabled;
@@ -26,6 +28,9 @@ struct CounterShard {
 /// Zero-initialised cells of one `#[counted]` call site.
 pub struct CounterCells {
     shards: [CounterShard; SHARDS],
+    /// Counts by caller (the `caller-labels` feature), allocated at the
+    /// first call counted (never freed: one per call site).
+    callers: AtomicPtr<CallerTable>,
 }
 
 impl CounterCells {
@@ -38,9 +43,133 @@ impl CounterCells {
         };
         CounterCells {
             shards: [ZERO; SHARDS],
+            callers: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
+
+    /// The caller table, allocated on first use.
+    #[inline(always)]
+    fn caller_table(&self) -> &CallerTable {
+        match self.caller_table_if_any() {
+            Some(table) => table,
+            None => self.allocate_caller_table(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn allocate_caller_table(&self) -> &CallerTable {
+        let fresh = Box::into_raw(Box::new(CallerTable::new()));
+        match self
+            .callers
+            .compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire)
+        {
+            // SAFETY: `fresh` is a leaked box, now owned by the cells forever.
+            Ok(_) => unsafe { &*fresh },
+            Err(winner) => {
+                // SAFETY: `fresh` was never shared; `winner` is the leaked box
+                // another thread installed, never freed.
+                unsafe {
+                    drop(Box::from_raw(fresh));
+                    &*winner
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn caller_table_if_any(&self) -> Option<&CallerTable> {
+        let table = self.callers.load(Acquire);
+        // SAFETY: null, or a leaked box that is never freed.
+        (!table.is_null()).then(|| unsafe { &*table })
+    }
 }
+
+/// Most callers counted apart per function (with the `caller-labels`
+/// feature); calls from more are counted under `caller_function="(other)"`.
+pub const MAX_CALLERS: usize = 16;
+
+/// Calls counted by caller: `ok` and `error` counts per slot.
+struct CallerCounts {
+    ok: AtomicU64,
+    error: AtomicU64,
+}
+
+impl CallerCounts {
+    const fn new() -> Self {
+        CallerCounts {
+            ok: AtomicU64::new(0),
+            error: AtomicU64::new(0),
+        }
+    }
+
+    #[inline(always)]
+    fn add(&self, is_error: bool) {
+        let cell = if is_error { &self.error } else { &self.ok };
+        cell.fetch_add(1, Relaxed);
+    }
+
+    fn get(&self) -> (u64, u64) {
+        (self.ok.load(Relaxed), self.error.load(Relaxed))
+    }
+}
+
+struct CallerSlot {
+    /// The caller's site, claimed once (null: free).
+    caller: AtomicPtr<SiteInfo>,
+    counts: CallerCounts,
+}
+
+struct CallerTable {
+    /// Calls with no instrumented caller.
+    none: CallerCounts,
+    slots: [CallerSlot; MAX_CALLERS],
+    /// Calls from callers beyond `MAX_CALLERS`.
+    other: CallerCounts,
+}
+
+impl CallerTable {
+    fn new() -> Self {
+        CallerTable {
+            none: CallerCounts::new(),
+            slots: std::array::from_fn(|_| CallerSlot {
+                caller: AtomicPtr::new(std::ptr::null_mut()),
+                counts: CallerCounts::new(),
+            }),
+            other: CallerCounts::new(),
+        }
+    }
+
+    /// The counts of calls from `caller`, claiming a slot for a new one.
+    #[inline(always)]
+    fn counts_for(&self, caller: Option<&'static SiteInfo>) -> &CallerCounts {
+        let Some(caller) = caller else {
+            return &self.none;
+        };
+        let wanted = caller as *const SiteInfo as *mut SiteInfo;
+        for slot in &self.slots {
+            let held = slot.caller.load(Acquire);
+            if held == wanted {
+                return &slot.counts;
+            }
+            if held.is_null() {
+                match slot
+                    .caller
+                    .compare_exchange(std::ptr::null_mut(), wanted, AcqRel, Acquire)
+                {
+                    Ok(_) => return &slot.counts,
+                    Err(now) if now == wanted => return &slot.counts,
+                    Err(_) => {}
+                }
+            }
+        }
+        &self.other
+    }
+}
+
+/// One caller's counts, as rendered: `None` for calls with no instrumented
+/// caller, `Some(None)` for callers beyond [`MAX_CALLERS`].
+pub(crate) type CallerCountsSnapshot = Vec<(Option<Option<&'static SiteInfo>>, (u64, u64))>;
 
 /// The call counter of one `#[counted]` function:
 /// `function_calls_total{…, result}` (or the attribute's `name`).
@@ -83,7 +212,19 @@ impl Counter {
     /// Counts one finished call, if instrumentation is switched on.
     #[inline(always)]
     pub fn record(&self, is_error: bool) {
+        self.record_from(Caller::now(), is_error);
+    }
+
+    /// Counts one finished call made by `caller`, if instrumentation is
+    /// switched on.
+    #[inline(always)]
+    pub(crate) fn record_from(&self, caller: Caller, is_error: bool) {
         if !is_enabled() {
+            return;
+        }
+        if Caller::TRACKED {
+            let table = self.cells.caller_table();
+            table.counts_for(caller.caller()).add(is_error);
             return;
         }
         let shard = &self.cells.shards[shard_index()];
@@ -91,14 +232,45 @@ impl Counter {
         cell.fetch_add(1, Relaxed);
     }
 
-    /// Calls counted so far: `(ok, error)`.
+    /// Calls counted so far, whoever the caller: `(ok, error)`.
     pub fn counts(&self) -> (u64, u64) {
-        self.cells.shards.iter().fold((0, 0), |(ok, error), shard| {
+        self.counts_by_caller()
+            .into_iter()
+            .fold((0, 0), |(ok, error), (_, (o, e))| (ok + o, error + e))
+    }
+
+    /// Calls counted so far by caller, `None` first (calls with no
+    /// instrumented caller, and every call counted while callers were not
+    /// tracked), then each caller in the order first seen, then
+    /// `Some(None)` (callers beyond [`MAX_CALLERS`]) if any.
+    pub(crate) fn counts_by_caller(&self) -> CallerCountsSnapshot {
+        let mut untracked = self.cells.shards.iter().fold((0, 0), |(ok, error), shard| {
             (
                 ok + shard.ok.load(Relaxed),
                 error + shard.error.load(Relaxed),
             )
-        })
+        });
+        let Some(table) = self.cells.caller_table_if_any() else {
+            return vec![(None, untracked)];
+        };
+        let (ok, error) = table.none.get();
+        untracked.0 += ok;
+        untracked.1 += error;
+        let mut counts = vec![(None, untracked)];
+        for slot in &table.slots {
+            let caller = slot.caller.load(Acquire);
+            if caller.is_null() {
+                break;
+            }
+            // SAFETY: slots hold `&'static SiteInfo`s only.
+            let caller: &'static SiteInfo = unsafe { &*caller };
+            counts.push((Some(Some(caller)), slot.counts.get()));
+        }
+        let other = table.other.get();
+        if other != (0, 0) {
+            counts.push((Some(None), other));
+        }
+        counts
     }
 }
 
