@@ -51,6 +51,7 @@
 //! | `otlp` | on | span export over OTLP/gRPC and OTLP/HTTP (`Traces::otlp*`), headers, gzip |
 //! | `tls` | on | OTLP over `https://`: rustls, Mozilla's roots, a private CA, mutual TLS |
 //! | `metrics-recorder` | on | a `metrics` facade recorder: `metrics::counter!` and friends on `/metrics` |
+//! | `process-metrics` | on | `process_*` families (CPU, memory, file descriptors, threads, start time) on Linux |
 //! | `caller-labels` | off | counters split by the calling instrumented function (`caller_function`, `caller_module`) |
 //! | `disable-instrumentation` | off | compiles `#[counted]`, `#[timed]` and `#[traced]` out |
 //!

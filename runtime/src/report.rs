@@ -3,14 +3,16 @@
 //! and returned by [`Telemetry`](crate::Telemetry) without it).
 
 use std::fmt::Write;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use crate::breaker::render::{render_breaker_metrics, write_breakers_status};
 use crate::catalog::{counted_sites, instrumented_functions, timed_sites};
 use crate::metrics::exposition::{header, json_key, json_string, sample};
+use crate::metrics::process::render_process_metrics;
 use crate::metrics::render::{render_build_info, render_function_metrics, BuildInfo};
-use crate::trace::pipeline::{SPANS_DROPPED, SPANS_EXPORTED};
+use crate::trace::pipeline::{EXPORT_NANOS, SPANS_DROPPED, SPANS_EXPORTED};
 
 /// What telemetry reports about the process.
 pub(crate) struct Report {
@@ -24,6 +26,7 @@ pub(crate) struct Report {
 impl Report {
     /// What `/metrics` serves.
     pub(crate) fn render_metrics(&self) -> String {
+        let started = Instant::now();
         let mut out = String::with_capacity(4096);
         let service = &self.service_name;
         render_function_metrics(
@@ -36,11 +39,15 @@ impl Report {
         render_breaker_metrics(&mut out, service);
         render_build_info(&mut out, service, &self.build);
         render_span_counters(&mut out);
+        render_own_cost(&mut out);
+        render_process_metrics(&mut out);
         #[cfg(feature = "metrics-recorder")]
         if let Some(recorder) = &self.recorder {
             recorder.run_upkeep();
             out.push_str(&recorder.render());
         }
+        let spent = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        RENDER_NANOS.fetch_add(spent, Relaxed);
         out
     }
 
@@ -106,6 +113,31 @@ impl Report {
 }
 
 /// `telemark_spans_exported_total` and `telemark_spans_dropped_total`.
+/// Wall time spent rendering `/metrics`, in nanoseconds (each render adds
+/// its own after it is written, so a scrape shows the ones before it).
+static RENDER_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// What observability costs the process: time rendering `/metrics` and
+/// time in span exports.
+fn render_own_cost(out: &mut String) {
+    let families = [
+        (
+            "telemark_render_seconds_total",
+            "Time spent rendering /metrics before this scrape, in seconds.",
+            &RENDER_NANOS,
+        ),
+        (
+            "telemark_span_export_seconds_total",
+            "Time the export thread spent in span exports (waiting on the collector included), in seconds.",
+            &EXPORT_NANOS,
+        ),
+    ];
+    for (name, help, nanos) in families {
+        header(out, name, "counter", help);
+        sample(out, name, [], nanos.load(Relaxed) as f64 / 1e9);
+    }
+}
+
 fn render_span_counters(out: &mut String) {
     let counters = [
         (

@@ -348,6 +348,15 @@ const RESERVED_NAMES: &[&str] = &[
     "build_info",
     "telemark_spans_exported_total",
     "telemark_spans_dropped_total",
+    "telemark_render_seconds_total",
+    "telemark_span_export_seconds_total",
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_threads",
+    "process_start_time_seconds",
+    "process_open_fds",
+    "process_max_fds",
 ];
 
 /// Checks a metric name against Prometheus's syntax and telemark's own

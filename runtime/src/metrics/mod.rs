@@ -12,11 +12,13 @@
 //!   other subsystems for their own series (rendering takes the sites to
 //!   render, so this folder knows nothing of the function catalog);
 //! - `objective`: service-level objectives and the labels they add;
+//! - `process`: the `process_*` families read from `/proc`;
 //! - `recorder`: the `metrics` facade recorder, served beside them.
 
 pub(crate) mod buckets;
 pub(crate) mod exposition;
 pub(crate) mod objective;
+pub(crate) mod process;
 #[cfg(feature = "metrics-recorder")]
 pub(crate) mod recorder;
 pub(crate) mod render;

@@ -24,6 +24,9 @@ use crate::error::ConfigError;
 pub(crate) static SPANS_EXPORTED: AtomicU64 = AtomicU64::new(0);
 /// Spans lost: queue full, pipeline shut down, or export failed.
 pub(crate) static SPANS_DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Wall time the export thread spent in exporters' `export` calls, in
+/// nanoseconds (waits on the collector included).
+pub(crate) static EXPORT_NANOS: AtomicU64 = AtomicU64::new(0);
 
 /// The installed pipeline (null when tracing is off). Pipelines are leaked:
 /// a span that started under one may still end after it was replaced.
@@ -429,10 +432,13 @@ impl<E: SpanExporter> Worker<E> {
             pipeline.settle(count, false);
             return;
         }
+        let started = Instant::now();
         let export = self.exporter.export(spans);
         let result = self
             .runtime
             .block_on(async { tokio::time::timeout(limit, export).await });
+        let spent = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        EXPORT_NANOS.fetch_add(spent, Ordering::Relaxed);
         match result {
             Ok(Ok(())) => pipeline.settle(count, true),
             Ok(Err(error)) => {
