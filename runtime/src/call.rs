@@ -323,7 +323,9 @@ pub struct AsyncCall<C, T, S> {
     #[allow(dead_code)]
     timer: T,
     span: S,
-    /// The function, current on this thread during each poll.
+    /// The function, current on this thread during each poll (kept only
+    /// for caller labels: without them the guard stays as small as before).
+    #[cfg(feature = "caller-labels")]
     info: &'static SiteInfo,
 }
 
@@ -337,6 +339,7 @@ impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
             counter: C::not_started(),
             timer: T::not_started(),
             span: S::start(site, fill),
+            #[cfg(feature = "caller-labels")]
             info: &site.metrics.info,
         }
     }
@@ -362,6 +365,7 @@ impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
             counter: C::start(site, caller),
             timer,
             span,
+            #[cfg(feature = "caller-labels")]
             info: &site.metrics.info,
         }
     }
@@ -411,6 +415,7 @@ impl<F: Future, C, T, S: FutureSpan> Future for Instrumented<F, C, T, S> {
         };
         let scope = call.span.enter_poll();
         let poll = {
+            #[cfg(feature = "caller-labels")]
             let _current = CallerScope::enter(call.info);
             this.future.poll(cx)
         };

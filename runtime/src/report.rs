@@ -120,39 +120,38 @@ static RENDER_NANOS: AtomicU64 = AtomicU64::new(0);
 /// What observability costs the process: time rendering `/metrics` and
 /// time in span exports.
 fn render_own_cost(out: &mut String) {
-    let families = [
-        (
-            "telemark_render_seconds_total",
-            "Time spent rendering /metrics before this scrape, in seconds.",
-            &RENDER_NANOS,
-        ),
-        (
-            "telemark_span_export_seconds_total",
-            "Time the export thread spent in span exports (waiting on the collector included), in seconds.",
-            &EXPORT_NANOS,
-        ),
-    ];
-    for (name, help, nanos) in families {
-        header(out, name, "counter", help);
-        sample(out, name, [], nanos.load(Relaxed) as f64 / 1e9);
-    }
+    let seconds = |nanos: &AtomicU64| nanos.load(Relaxed) as f64 / 1e9;
+    counter(
+        out,
+        "telemark_render_seconds_total",
+        "Time spent rendering /metrics before this scrape, in seconds.",
+        seconds(&RENDER_NANOS),
+    );
+    counter(
+        out,
+        "telemark_span_export_seconds_total",
+        "Time the export thread spent in span exports (waiting on the collector included), in seconds.",
+        seconds(&EXPORT_NANOS),
+    );
+}
+
+/// One unlabelled counter family.
+fn counter(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    header(out, name, "counter", help);
+    sample(out, name, [], value);
 }
 
 fn render_span_counters(out: &mut String) {
-    let counters = [
-        (
-            "telemark_spans_exported_total",
-            "Spans handed to the span exporter.",
-            &SPANS_EXPORTED,
-        ),
-        (
-            "telemark_spans_dropped_total",
-            "Spans lost because the queue was full or the export failed.",
-            &SPANS_DROPPED,
-        ),
-    ];
-    for (name, help, count) in counters {
-        header(out, name, "counter", help);
-        sample(out, name, [], count.load(Relaxed));
-    }
+    counter(
+        out,
+        "telemark_spans_exported_total",
+        "Spans handed to the span exporter.",
+        SPANS_EXPORTED.load(Relaxed),
+    );
+    counter(
+        out,
+        "telemark_spans_dropped_total",
+        "Spans lost because the queue was full or the export failed.",
+        SPANS_DROPPED.load(Relaxed),
+    );
 }

@@ -313,18 +313,15 @@ impl TelemetryBuilder {
     /// a background thread. Errors (bad address, port in use, bad buckets,
     /// a foreign recorder) are returned, never panicked.
     pub fn start(self) -> Result<Telemetry, TelemetryError> {
-        let service_name = self
-            .service_name
-            .clone()
-            .or_else(|| non_empty_env("AUTOMETRICS_SERVICE_NAME"))
-            .or_else(|| non_empty_env("OTEL_SERVICE_NAME"))
-            .unwrap_or_else(|| self.crate_name.clone());
-        let trace_service_name = self
-            .service_name
-            .clone()
-            .or_else(|| non_empty_env("OTEL_SERVICE_NAME"))
-            .or_else(|| non_empty_env("AUTOMETRICS_SERVICE_NAME"))
-            .unwrap_or_else(|| self.crate_name.clone());
+        // The code's name, else the variables in each signal's order.
+        let named = |variables: [&str; 2]| {
+            self.service_name
+                .clone()
+                .or_else(|| variables.into_iter().find_map(non_empty_env))
+                .unwrap_or_else(|| self.crate_name.clone())
+        };
+        let service_name = named(["AUTOMETRICS_SERVICE_NAME", "OTEL_SERVICE_NAME"]);
+        let trace_service_name = named(["OTEL_SERVICE_NAME", "AUTOMETRICS_SERVICE_NAME"]);
         let mut build = self.build;
         build.repository_url = self
             .repository_url

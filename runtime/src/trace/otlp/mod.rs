@@ -34,12 +34,10 @@ impl OtlpProtocol {
     /// assert!(telemark_runtime::trace::OtlpProtocol::from_env().is_ok());
     /// ```
     pub fn from_env() -> Result<Self, ConfigError> {
-        let (variable, value) = [
+        let (variable, value) = settings::env_first([
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
             "OTEL_EXPORTER_OTLP_PROTOCOL",
-        ]
-        .into_iter()
-        .find_map(|name| std::env::var(name).ok().map(|value| (name, value)))
+        ])
         .unwrap_or(("OTEL_EXPORTER_OTLP_PROTOCOL", String::new()));
         match value.trim() {
             "" | "grpc" => Ok(OtlpProtocol::Grpc),

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::trace::pipeline::whole_milliseconds;
 
 use super::{Otlp, OtlpCompression, OtlpProtocol};
 
@@ -16,7 +17,7 @@ use super::{Otlp, OtlpCompression, OtlpProtocol};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The value of the first set variable of `names`, with its name.
-fn env_first(names: [&'static str; 2]) -> Option<(&'static str, String)> {
+pub(super) fn env_first(names: [&'static str; 2]) -> Option<(&'static str, String)> {
     names
         .into_iter()
         .find_map(|name| std::env::var(name).ok().map(|value| (name, value)))
@@ -89,7 +90,7 @@ impl Settings {
             }
             Some(timeout) => timeout,
             None => match otlp_env!("TIMEOUT") {
-                Some((variable, value)) => milliseconds(variable, &value)?,
+                Some((variable, value)) => whole_milliseconds(variable, &value)?,
                 None => DEFAULT_TIMEOUT,
             },
         };
@@ -181,18 +182,6 @@ fn endpoint(otlp: &Otlp, protocol: OtlpProtocol) -> Result<String, ConfigError> 
     Ok(endpoint)
 }
 
-/// Milliseconds, more than zero, as the specification writes timeouts.
-fn milliseconds(variable: &'static str, value: &str) -> Result<Duration, ConfigError> {
-    match value.trim().parse::<u64>() {
-        Ok(millis) if millis > 0 => Ok(Duration::from_millis(millis)),
-        _ => Err(ConfigError::new(
-            variable,
-            value,
-            "expected a whole number of milliseconds, more than zero",
-        )),
-    }
-}
-
 /// Why a header cannot be sent, if it cannot.
 fn check_header(name: &str, value: &str) -> Result<(), &'static str> {
     http::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| "not a valid header name")?;
@@ -279,9 +268,12 @@ mod tests {
 
     #[test]
     fn timeouts_must_be_positive_whole_milliseconds() {
-        assert_eq!(milliseconds("T", "1500"), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            whole_milliseconds("T", "1500"),
+            Ok(Duration::from_millis(1500))
+        );
         for bad in ["0", "-1", "1.5", "soon", ""] {
-            assert!(milliseconds("T", bad).is_err(), "{bad}");
+            assert!(whole_milliseconds("T", bad).is_err(), "{bad}");
         }
     }
 }
