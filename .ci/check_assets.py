@@ -7,7 +7,9 @@
 - alerts.yml: every alert has a severity, a summary, a description and a
   runbook_url naming a runbook that exists, and has a firing and a
   non-firing case in tests/alerts_test.yml.
-- dashboards: unique uids, every panel query on the ${datasource} variable.
+- dashboards: unique uids, every panel query on the ${datasource} variable;
+  the latency panel asks for exemplars, Prometheus keeps them, and Grafana
+  opens their trace_id in the Jaeger the spans go to.
 
 Usage: check_assets.py (with PyYAML installed)
 """
@@ -100,11 +102,32 @@ def check_dashboards():
             for target in panel.get("targets", []):  # a row has none
                 if target.get("datasource", panel.get("datasource")) != {"type": "prometheus", "uid": "${datasource}"}:
                     problems.append(f"{name}: panel {panel['title']!r} does not use ${{datasource}}")
+        if name == "functions.json":
+            latency = [p for p in dashboard["panels"] if p["title"].startswith("Latency")]
+            if not latency or not all(t.get("exemplar") is True for p in latency for t in p["targets"]):
+                problems.append(f"{name}: the latency panel does not show exemplars")
+
+
+def check_exemplar_links():
+    compose = load("docker-compose.yml")["services"]
+    if "--enable-feature=exemplar-storage" not in compose["prometheus"]["command"]:
+        problems.append("compose: Prometheus runs without --enable-feature=exemplar-storage")
+    sources = load("grafana", "provisioning", "datasources", "prometheus.yml")["datasources"]
+    by_uid = {source["uid"]: source for source in sources}
+    prometheus = by_uid.get("prometheus", {})
+    links = prometheus.get("jsonData", {}).get("exemplarTraceIdDestinations", [])
+    if not any(link.get("name") == "trace_id" and by_uid.get(link.get("datasourceUid"), {}).get("type") == "jaeger"
+               for link in links):
+        problems.append("grafana: exemplars' trace_id does not open a provisioned Jaeger datasource")
+    jaeger = next((s for s in sources if s.get("type") == "jaeger"), {})
+    if jaeger and jaeger.get("url", "").split("//")[-1].split(":")[0] not in compose:
+        problems.append(f"grafana: the Jaeger datasource {jaeger.get('url')} is not a service of the stack")
 
 
 check_compose()
 check_alerts()
 check_dashboards()
+check_exemplar_links()
 if problems:
     print("asset check failed:", *problems, sep="\n  ")
     sys.exit(1)

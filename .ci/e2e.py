@@ -161,6 +161,22 @@ def check_spans(rotel_log):
     return None
 
 
+def exemplar_traces_at_collector(rotel_log):
+    """Trace ids of handle_price's duration exemplars that rotel received."""
+    now = time.time()
+    url = f"http://{PROMETHEUS}/api/v1/query_exemplars?" + urllib.parse.urlencode({
+        "query": 'function_calls_duration_seconds_bucket{function="handle_price"}',
+        "start": now - 600, "end": now})
+    status, body = http(url)
+    if status != 200:
+        return None
+    exemplars = [e for series in json.loads(body)["data"] for e in series["exemplars"]]
+    ids = {e["labels"].get("trace_id") for e in exemplars}
+    with open(rotel_log, encoding="utf-8", errors="replace") as handle:
+        received = {s.get("Trace ID") for s in check_rotel_spans.all_spans(handle.read())}
+    return ids & received or None
+
+
 def main():
     service, rotel, work = sys.argv[1:4]
     processes = []
@@ -200,7 +216,8 @@ scrape_configs:
 """)
         start("prometheus", ["prometheus", f"--config.file={config}",
                              f"--storage.tsdb.path={os.path.join(work, 'tsdb')}",
-                             f"--web.listen-address={PROMETHEUS}"])
+                             f"--web.listen-address={PROMETHEUS}",
+                             "--enable-feature=exemplar-storage"])
 
         wait_for("Alertmanager to be ready", lambda: http(f"http://{ALERTMANAGER}/-/ready")[0] == 200, 30)
         wait_for("Prometheus to be ready", lambda: http(f"http://{PROMETHEUS}/-/ready")[0] == 200, 30)
@@ -258,6 +275,13 @@ scrape_configs:
 
         trace = wait_for("a request's spans at the collector", lambda: check_spans(os.path.join(work, "e2e-rotel.log")), 30)
         log(f"ok: trace {trace}: handle_price -> (load_item, fetch_price -> pricing_backend over HTTP)")
+
+        # Prometheus negotiated OpenMetrics, kept the duration buckets'
+        # exemplars, and their trace ids are traces the collector received.
+        linked = wait_for("exemplars of handle_price's duration that are traces at the collector",
+                          lambda: exemplar_traces_at_collector(os.path.join(work, "e2e-rotel.log")), 60, interval=2)
+        log(f"ok: {len(linked)} exemplar trace ids of handle_price's duration buckets are traces at rotel, "
+            f"e.g. {sorted(linked)[0]}")
     finally:
         for name, process in reversed(processes):
             process.terminate()

@@ -15,6 +15,9 @@ fn telemetry() -> &'static telemark::Telemetry {
         telemark::builder!()
             .without_server()
             .service_name("shop")
+            .traces(telemark::Traces::exporter(
+                telemark::opentelemetry_sdk::trace::InMemorySpanExporter::default(),
+            ))
             .start()
             .unwrap()
     })
@@ -52,6 +55,35 @@ fn handle(text: &str) -> Result<u32, std::num::ParseIntError> {
 #[traced]
 fn traced_only() -> u32 {
     parse("2").unwrap() + parse("x").unwrap_or(0)
+}
+
+#[counted]
+fn audited() {}
+
+#[traced]
+fn audit_caller() {
+    audited()
+}
+
+/// An exemplar belongs to the series of the caller that made the call.
+#[test]
+fn a_counter_exemplar_sits_on_the_series_of_its_caller() {
+    telemetry();
+    audited(); // no caller, no sampled span
+    audit_caller();
+    let text = telemetry().render_metrics_as(telemark::metrics::ExpositionFormat::OpenMetrics);
+    let line = |caller: &str| {
+        let caller = format!(r#"caller_function="{caller}","#);
+        text.lines()
+            .find(|line| {
+                line.starts_with(r#"function_calls_total{function="audited""#)
+                    && line.contains(&caller)
+                    && line.contains(r#"result="ok""#)
+            })
+            .unwrap_or_else(|| panic!("{caller} in {text}"))
+    };
+    assert!(line("audit_caller").contains(" # {trace_id=\""), "{text}");
+    assert!(!line("").contains(" # "), "{text}");
 }
 
 #[test]

@@ -11,9 +11,11 @@
 #![allow(missing_docs)] // hidden API for generated code
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::active_span::ActiveScope;
 use crate::caller::{Caller, CallerScope};
 use crate::metrics::site::{Counter, Histogram, MetricsSite};
 use crate::site::SiteInfo;
@@ -271,6 +273,8 @@ pub trait FutureSpan: Spanned + Sized {
     fn enter_poll(&self) -> PollScope;
     /// The future completed: the span ends normally when dropped.
     fn complete(&mut self);
+    /// Makes a sampled span active (for exemplars) until the scope drops.
+    fn activate(&self) -> Option<ActiveScope>;
 }
 
 impl FutureSpan for Off {
@@ -286,6 +290,11 @@ impl FutureSpan for Off {
 
     #[inline(always)]
     fn complete(&mut self) {}
+
+    #[inline(always)]
+    fn activate(&self) -> Option<ActiveScope> {
+        None
+    }
 }
 
 impl FutureSpan for AsyncSpan {
@@ -303,6 +312,11 @@ impl FutureSpan for AsyncSpan {
     fn complete(&mut self) {
         AsyncSpan::complete(self);
     }
+
+    #[inline(always)]
+    fn activate(&self) -> Option<ActiveScope> {
+        AsyncSpan::activate(self)
+    }
 }
 
 impl Spanned for AsyncSpan {
@@ -316,12 +330,12 @@ impl Spanned for AsyncSpan {
 /// before it completes (cancelled) leaves the in-flight gauge, is timed up to
 /// the drop, counts as an error and ends its span as cancelled; one dropped
 /// before its first poll never started and records nothing but its span.
-/// Its parts drop in field order: the counter, the timer, then the span.
-pub struct AsyncCall<C, T, S> {
-    counter: C,
+/// It drops the counter, then the timer, with its span active (so they
+/// keep the call as their exemplar, if sampled), then the span.
+pub struct AsyncCall<C, T, S: FutureSpan> {
+    counter: ManuallyDrop<C>,
     /// Kept for its drop, which ends the timing.
-    #[allow(dead_code)]
-    timer: T,
+    timer: ManuallyDrop<T>,
     span: S,
     /// The function, current on this thread during each poll (kept only
     /// for caller labels: without them the guard stays as small as before).
@@ -336,8 +350,8 @@ impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
     #[inline(always)]
     pub fn start(site: &'static Site, fill: Fill<'_>) -> Self {
         AsyncCall {
-            counter: C::not_started(),
-            timer: T::not_started(),
+            counter: ManuallyDrop::new(C::not_started()),
+            timer: ManuallyDrop::new(T::not_started()),
             span: S::start(site, fill),
             #[cfg(feature = "caller-labels")]
             info: &site.metrics.info,
@@ -349,8 +363,8 @@ impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
     #[inline(always)]
     pub fn begin(mut self, site: &'static Site) -> Self {
         let caller = Caller::now();
-        self.timer = T::start(site, caller);
-        self.counter = C::start(site, caller);
+        *self.timer = T::start(site, caller);
+        *self.counter = C::start(site, caller);
         self
     }
 
@@ -362,8 +376,8 @@ impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
         let caller = Caller::now();
         let timer = T::start(site, caller);
         AsyncCall {
-            counter: C::start(site, caller),
-            timer,
+            counter: ManuallyDrop::new(C::start(site, caller)),
+            timer: ManuallyDrop::new(timer),
             span,
             #[cfg(feature = "caller-labels")]
             info: &site.metrics.info,
@@ -386,6 +400,7 @@ impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
     where
         C: Outcome,
     {
+        let _active = self.span.activate();
         self.counter.finish(is_error);
     }
 
@@ -396,9 +411,21 @@ impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
     }
 }
 
+impl<C, T, S: FutureSpan> Drop for AsyncCall<C, T, S> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let _active = self.span.activate();
+        // SAFETY: both are dropped here only, and never used afterwards.
+        unsafe {
+            ManuallyDrop::drop(&mut self.counter);
+            ManuallyDrop::drop(&mut self.timer);
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A function's future running inside its call's span.
-    pub struct Instrumented<F, C, T, S> {
+    pub struct Instrumented<F, C, T, S: FutureSpan> {
         #[pin]
         future: F,
         call: Option<AsyncCall<C, T, S>>,

@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+mod active_span;
 pub mod breaker;
 mod call;
 mod caller;

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use crate::breaker::render::{render_breaker_metrics, write_breakers_status};
 use crate::catalog::{counted_sites, instrumented_functions, timed_sites};
+use crate::metrics::exemplar::WallClock;
 use crate::metrics::exposition::{header, json_key, json_string, sample};
+use crate::metrics::openmetrics::{to_openmetrics, ExpositionFormat};
 use crate::metrics::process::render_process_metrics;
 use crate::metrics::render::{render_build_info, render_function_metrics, BuildInfo};
 use crate::trace::pipeline::{EXPORT_NANOS, SPANS_DROPPED, SPANS_EXPORTED};
@@ -24,15 +26,17 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    /// What `/metrics` serves.
-    pub(crate) fn render_metrics(&self) -> String {
+    /// What `/metrics` serves, in `format` (OpenMetrics with exemplars).
+    pub(crate) fn render_metrics(&self, format: ExpositionFormat) -> String {
         let started = Instant::now();
         let mut out = String::with_capacity(4096);
         let service = &self.service_name;
+        let exemplars = (format == ExpositionFormat::OpenMetrics).then(WallClock::now);
         render_function_metrics(
             &mut out,
             service,
             crate::caller::Caller::TRACKED,
+            exemplars.as_ref(),
             counted_sites(),
             timed_sites(),
         );
@@ -45,6 +49,9 @@ impl Report {
         if let Some(recorder) = &self.recorder {
             recorder.run_upkeep();
             out.push_str(&recorder.render());
+        }
+        if format == ExpositionFormat::OpenMetrics {
+            out = to_openmetrics(&out);
         }
         let spent = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
         RENDER_NANOS.fetch_add(spent, Relaxed);

@@ -18,7 +18,7 @@ use crate::catalog::objective_outside_bounds;
 #[cfg(feature = "metrics-recorder")]
 use crate::metrics::recorder::install_recorder;
 use crate::metrics::render::BuildInfo;
-use crate::metrics::{set_default_buckets, validate_buckets, BucketError};
+use crate::metrics::{set_default_buckets, validate_buckets, BucketError, ExpositionFormat};
 use crate::report::Report;
 #[cfg(feature = "server")]
 pub use crate::server::EndpointLimits;
@@ -458,10 +458,29 @@ impl Telemetry {
         &self.report.service_name
     }
 
-    /// What `/metrics` serves: the function metrics, `build_info`, and
-    /// everything recorded through the `metrics` facade.
+    /// What `/metrics` serves by default: the function metrics,
+    /// `build_info`, and everything recorded through the `metrics` facade,
+    /// in the Prometheus text format 0.0.4.
     pub fn render_metrics(&self) -> String {
-        self.report.render_metrics()
+        self.report.render_metrics(ExpositionFormat::PrometheusText)
+    }
+
+    /// What `/metrics` serves in `format`: in OpenMetrics, counters and
+    /// histogram buckets carry their last sampled call as an exemplar.
+    /// Serving the text yourself, pick the format with
+    /// [`ExpositionFormat::negotiate`] from the request's `Accept` header.
+    ///
+    /// ```
+    /// use telemark_runtime::metrics::ExpositionFormat;
+    ///
+    /// let telemetry = telemark_runtime::builder!().without_server().start().unwrap();
+    /// let format = ExpositionFormat::negotiate(Some("application/openmetrics-text"));
+    /// let text = telemetry.render_metrics_as(format);
+    /// assert!(text.contains("# TYPE build_info gauge"));
+    /// assert!(text.ends_with("# EOF\n"));
+    /// ```
+    pub fn render_metrics_as(&self, format: ExpositionFormat) -> String {
+        self.report.render_metrics(format)
     }
 
     /// What `/status` serves, as JSON.

@@ -52,9 +52,40 @@ pub(crate) fn sample<'a>(
     labels: impl IntoIterator<Item = (&'a str, &'a str)>,
     value: impl std::fmt::Display,
 ) {
+    sample_with_exemplar(out, name, labels, value, None);
+}
+
+/// An exemplar as OpenMetrics writes it after a sample's value.
+pub(crate) struct ExemplarText<'a> {
+    pub trace_id: u128,
+    pub span_id: u64,
+    /// The exemplar's own value, as written.
+    pub value: &'a str,
+    pub unix_nanos: u128,
+}
+
+/// Writes one sample line, with ` # {trace_id="…",span_id="…"} value
+/// timestamp` after its value when given an exemplar (OpenMetrics only).
+pub(crate) fn sample_with_exemplar<'a>(
+    out: &mut String,
+    name: &str,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    value: impl std::fmt::Display,
+    exemplar: Option<ExemplarText<'_>>,
+) {
     out.push_str(name);
     write_label_set(out, labels);
-    let _ = writeln!(out, " {value}");
+    let _ = write!(out, " {value}");
+    if let Some(exemplar) = exemplar {
+        let seconds = exemplar.unix_nanos / 1_000_000_000;
+        let millis = exemplar.unix_nanos / 1_000_000 % 1_000;
+        let _ = write!(
+            out,
+            " # {{trace_id=\"{:032x}\",span_id=\"{:016x}\"}} {} {seconds}.{millis:03}",
+            exemplar.trace_id, exemplar.span_id, exemplar.value
+        );
+    }
+    out.push('\n');
 }
 
 /// Appends `value` in decimal, without the formatting machinery (the
@@ -127,6 +158,23 @@ mod tests {
         sample(&mut out, "spans_total", [], 3);
         sample(&mut out, "calls_total", [("result", "ok")], 1);
         assert_eq!(out, "spans_total 3\ncalls_total{result=\"ok\"} 1\n");
+    }
+
+    #[test]
+    fn exemplars_follow_the_value_in_openmetrics_form() {
+        let mut out = String::new();
+        let exemplar = ExemplarText {
+            trace_id: 0x0af7651916cd43dd8448eb211c80319c,
+            span_id: 0xb7ad6b7169203331,
+            value: "0.25",
+            unix_nanos: 1_700_000_000_123_456_789,
+        };
+        sample_with_exemplar(&mut out, "calls_total", [("a", "b")], 3, Some(exemplar));
+        assert_eq!(
+            out,
+            "calls_total{a=\"b\"} 3 # {trace_id=\"0af7651916cd43dd8448eb211c80319c\",\
+             span_id=\"b7ad6b7169203331\"} 0.25 1700000000.123\n"
+        );
     }
 
     #[test]

@@ -11,13 +11,18 @@
 //! - `render` and `exposition`: the Prometheus text format, also used by the
 //!   other subsystems for their own series (rendering takes the sites to
 //!   render, so this folder knows nothing of the function catalog);
+//! - `exemplar`: the last sampled call kept per counter and bucket, linking
+//!   series to traces in OpenMetrics;
+//! - `openmetrics`: the OpenMetrics text format, negotiated per scrape;
 //! - `objective`: service-level objectives and the labels they add;
 //! - `process`: the `process_*` families read from `/proc`;
 //! - `recorder`: the `metrics` facade recorder, served beside them.
 
 pub(crate) mod buckets;
+pub(crate) mod exemplar;
 pub(crate) mod exposition;
 pub(crate) mod objective;
+pub(crate) mod openmetrics;
 pub(crate) mod process;
 #[cfg(feature = "metrics-recorder")]
 pub(crate) mod recorder;
@@ -27,5 +32,6 @@ pub(crate) mod site;
 
 pub use buckets::{set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS};
 pub use objective::{LatencyTarget, Objective, ObjectivePercentile};
+pub use openmetrics::ExpositionFormat;
 pub use render::CONCURRENT_METRIC;
 pub use site::{HistogramSnapshot, MAX_CALLERS};

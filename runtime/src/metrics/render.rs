@@ -2,7 +2,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::exposition::{format_seconds, header, sample, write_label_set};
+use super::exemplar::{latest, Exemplar, WallClock};
+use super::exposition::{
+    format_seconds, header, sample, sample_with_exemplar, write_label_set, ExemplarText,
+};
 use super::objective::Objective;
 use super::site::{Counter, Histogram, HistogramSnapshot};
 use crate::site::SiteInfo;
@@ -155,13 +158,74 @@ fn merge_histograms(total: &mut HistogramSnapshot, other: HistogramSnapshot) {
     total.sum_nanos = total.sum_nanos.wrapping_add(other.sum_nanos);
 }
 
+/// One counter series: calls by result, and the last sampled call of each.
+#[derive(Default)]
+struct Calls {
+    ok: u64,
+    error: u64,
+    /// `[ok, error]`.
+    exemplars: [Option<Exemplar>; 2],
+}
+
+impl Calls {
+    fn merge(&mut self, other: Calls) {
+        self.ok += other.ok;
+        self.error += other.error;
+        for (kept, other) in self.exemplars.iter_mut().zip(other.exemplars) {
+            *kept = latest(*kept, other);
+        }
+    }
+}
+
+/// One histogram series: durations, calls in flight, and the last sampled
+/// calls kept (at most one per bucket of each call site merged into it).
+struct Durations {
+    snapshot: HistogramSnapshot,
+    in_flight: i64,
+    exemplars: Vec<Exemplar>,
+}
+
+/// The caller labels of the series an exemplar belongs to, among a
+/// counter's `entries` (a caller without a slot is under `(other)`).
+fn exemplar_caller(
+    exemplar: &Exemplar,
+    entries: &super::site::CallerCountsSnapshot,
+) -> (&'static str, &'static str) {
+    if exemplar.caller.is_null() {
+        return caller_labels(None);
+    }
+    let tracked = entries.iter().find_map(|(caller, _)| match caller {
+        Some(Some(info)) if std::ptr::eq(*info, exemplar.caller) => Some(*caller),
+        _ => None,
+    });
+    caller_labels(tracked.unwrap_or(Some(None)))
+}
+
+/// The exemplar an OpenMetrics sample carries: its value written as `value`.
+fn exemplar_text<'a>(
+    exemplar: Option<&Exemplar>,
+    value: &'a str,
+    clock: Option<&WallClock>,
+) -> Option<ExemplarText<'a>> {
+    let (exemplar, clock) = (exemplar?, clock?);
+    Some(ExemplarText {
+        trace_id: exemplar.ids.trace_id,
+        span_id: exemplar.ids.span_id,
+        value,
+        unix_nanos: clock.unix_nanos(exemplar),
+    })
+}
+
 /// Renders the series of every given call site, zero-valued ones included;
 /// with `callers`, the counters' series by `caller_function` and
-/// `caller_module` (`""` for calls with no instrumented caller).
+/// `caller_module` (`""` for calls with no instrumented caller). With
+/// `exemplars` (OpenMetrics only), each counter sample and histogram bucket
+/// carries the last sampled call it counted, if any.
 pub(crate) fn render_function_metrics(
     out: &mut String,
     service: &str,
     callers: bool,
+    exemplars: Option<&WallClock>,
     counted: impl Iterator<Item = (&'static SiteInfo, &'static Counter)>,
     timed: impl Iterator<Item = (&'static SiteInfo, &'static Histogram)>,
 ) {
@@ -172,11 +236,7 @@ pub(crate) fn render_function_metrics(
         caller: None,
         objective,
     };
-    let mut counters: BTreeMap<&str, Family<(u64, u64)>> = BTreeMap::new();
-    let add = |total: &mut (u64, u64), (ok, error): (u64, u64)| {
-        total.0 += ok;
-        total.1 += error;
-    };
+    let mut counters: BTreeMap<&str, Family<Calls>> = BTreeMap::new();
     for (info, counter) in counted {
         let family = counters.entry(counter.metric).or_default();
         let key = series(
@@ -184,16 +244,37 @@ pub(crate) fn render_function_metrics(
             counter.labels,
             ObjectiveLabels::success_rate(counter.objective),
         );
+        let kept = match exemplars {
+            Some(_) => [counter.exemplar(false), counter.exemplar(true)],
+            None => [None, None],
+        };
         if callers {
-            for (caller, counts) in counter.counts_by_caller() {
+            let entries = counter.counts_by_caller();
+            for (caller, (ok, error)) in &entries {
+                let caller = caller_labels(*caller);
+                let mut calls = Calls {
+                    ok: *ok,
+                    error: *error,
+                    exemplars: [None, None],
+                };
+                for (slot, exemplar) in calls.exemplars.iter_mut().zip(kept) {
+                    *slot =
+                        exemplar.filter(|exemplar| exemplar_caller(exemplar, &entries) == caller);
+                }
                 let key = Series {
-                    caller: Some(caller_labels(caller)),
+                    caller: Some(caller),
                     ..key
                 };
-                family.add(key, counts, add);
+                family.add(key, calls, Calls::merge);
             }
         } else {
-            family.add(key, counter.counts(), add);
+            let (ok, error) = counter.counts();
+            let calls = Calls {
+                ok,
+                error,
+                exemplars: kept,
+            };
+            family.add(key, calls, Calls::merge);
         }
     }
     for (name, family) in &counters {
@@ -203,27 +284,38 @@ pub(crate) fn render_function_metrics(
             "counter",
             "Calls of instrumented functions by result.",
         );
-        for (info, (ok, error)) in &family.series {
-            for (result, value) in [("ok", ok), ("error", error)] {
-                sample(
+        for (info, calls) in &family.series {
+            let results = [("ok", calls.ok), ("error", calls.error)];
+            for ((result, value), exemplar) in results.into_iter().zip(&calls.exemplars) {
+                sample_with_exemplar(
                     out,
                     name,
                     labels(info, service, "", &[("result", result)]),
                     value,
+                    exemplar_text(exemplar.as_ref(), "1", exemplars),
                 );
             }
         }
     }
 
-    let mut histograms: BTreeMap<&str, Family<(HistogramSnapshot, i64)>> = BTreeMap::new();
+    let mut histograms: BTreeMap<&str, Family<Durations>> = BTreeMap::new();
     for (info, histogram) in timed {
         let family = histograms.entry(histogram.metric).or_default();
-        let value = (histogram.snapshot(), histogram.in_flight());
+        let kept = match exemplars {
+            Some(_) => histogram.exemplars().collect(),
+            None => Vec::new(),
+        };
+        let value = Durations {
+            snapshot: histogram.snapshot(),
+            in_flight: histogram.in_flight(),
+            exemplars: kept,
+        };
         let objective = ObjectiveLabels::latency(histogram.objective);
         let key = series(info, histogram.labels, objective);
-        family.add(key, value, |total, (snapshot, in_flight)| {
-            merge_histograms(&mut total.0, snapshot);
-            total.1 += in_flight;
+        family.add(key, value, |total, more| {
+            merge_histograms(&mut total.snapshot, more.snapshot);
+            total.in_flight += more.in_flight;
+            total.exemplars.extend(more.exemplars);
         });
     }
     for (name, family) in &histograms {
@@ -234,27 +326,47 @@ pub(crate) fn render_function_metrics(
             "Duration of instrumented function calls in seconds.",
         );
         let bucket = format!("{name}_bucket");
-        for (info, (snapshot, _)) in &family.series {
+        for (info, durations) in &family.series {
+            let (snapshot, kept) = (&durations.snapshot, &durations.exemplars);
             let threshold = info
                 .objective
                 .and_then(|objective| objective.threshold_nanos)
                 .map(format_seconds)
                 .unwrap_or_default();
+            // Each bucket's exemplar: the last call kept whose duration is
+            // in it (in (previous bound, bound]; above the last for +Inf).
+            let in_bucket = |low: Option<u64>, high: Option<u64>| {
+                kept.iter()
+                    .filter(|exemplar| {
+                        low.is_none_or(|low| exemplar.value > low)
+                            && high.is_none_or(|high| exemplar.value <= high)
+                    })
+                    .copied()
+                    .fold(None, |found, exemplar| latest(found, Some(exemplar)))
+            };
+            let mut low = None;
             for (bound, cumulative) in snapshot.bounds_nanos.iter().zip(&snapshot.cumulative) {
                 let le = format_seconds(*bound);
-                sample(
+                let exemplar = in_bucket(low, Some(*bound));
+                let value = exemplar.map(|exemplar| format_seconds(exemplar.value));
+                sample_with_exemplar(
                     out,
                     &bucket,
                     labels(info, service, &threshold, &[("le", &le)]),
                     cumulative,
+                    exemplar_text(exemplar.as_ref(), value.as_deref().unwrap_or(""), exemplars),
                 );
+                low = Some(*bound);
             }
             let count = snapshot.count();
-            sample(
+            let exemplar = in_bucket(low, None);
+            let value = exemplar.map(|exemplar| format_seconds(exemplar.value));
+            sample_with_exemplar(
                 out,
                 &bucket,
                 labels(info, service, &threshold, &[("le", "+Inf")]),
                 count,
+                exemplar_text(exemplar.as_ref(), value.as_deref().unwrap_or(""), exemplars),
             );
             let seconds = snapshot.sum_nanos as f64 / 1e9;
             sample(
@@ -275,7 +387,8 @@ pub(crate) fn render_function_metrics(
     // One gauge per function, whatever its histogram is named, without
     // objective labels (in-flight calls meet or miss no target yet).
     let mut gauges: Family<i64> = Family::default();
-    for (key, (_, in_flight)) in histograms.values().flat_map(|family| &family.series) {
+    for (key, durations) in histograms.values().flat_map(|family| &family.series) {
+        let in_flight = &durations.in_flight;
         let key = Series {
             objective: None,
             ..*key
@@ -361,6 +474,7 @@ mod tests {
             &mut out,
             "svc",
             false,
+            None,
             std::iter::empty(),
             [(&INFO, &FINE), (&INFO, &COARSE)].into_iter(),
         );
@@ -413,6 +527,7 @@ mod tests {
             &mut out,
             "svc",
             false,
+            None,
             [(&SLO_INFO, &SLO_COUNTER)].into_iter(),
             [(&SLO_INFO, &SLO_HISTOGRAM)].into_iter(),
         );

@@ -12,8 +12,10 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64};
 
 use super::buckets::{default_bounds, default_bounds_for_recording, MAX_BUCKETS};
+use super::exemplar::{Exemplar, ExemplarSlot};
 use super::objective::{bounds_contain, Objective};
 use super::shard::{shard_index, SHARDS};
+use crate::active_span::active;
 use crate::caller::Caller;
 use crate::clock::clock;
 use crate::site::SiteInfo;
@@ -31,6 +33,8 @@ pub struct CounterCells {
     /// Counts by caller (the `caller-labels` feature), allocated at the
     /// first call counted (never freed: one per call site).
     callers: AtomicPtr<CallerTable>,
+    /// The last sampled call that returned ok, then the last that failed.
+    exemplars: [ExemplarSlot; 2],
 }
 
 impl CounterCells {
@@ -44,6 +48,7 @@ impl CounterCells {
         CounterCells {
             shards: [ZERO; SHARDS],
             callers: AtomicPtr::new(std::ptr::null_mut()),
+            exemplars: [ExemplarSlot::new(), ExemplarSlot::new()],
         }
     }
 
@@ -225,11 +230,23 @@ impl Counter {
         if Caller::TRACKED {
             let table = self.cells.caller_table();
             table.counts_for(caller.caller()).add(is_error);
-            return;
+        } else {
+            let shard = &self.cells.shards[shard_index()];
+            let cell = if is_error { &shard.error } else { &shard.ok };
+            cell.fetch_add(1, Relaxed);
         }
-        let shard = &self.cells.shards[shard_index()];
-        let cell = if is_error { &shard.error } else { &shard.ok };
-        cell.fetch_add(1, Relaxed);
+        if let Some(span) = active() {
+            let caller = caller
+                .caller()
+                .map_or(std::ptr::null(), |info| info as *const SiteInfo);
+            self.cells.exemplars[usize::from(is_error)].write(span, 1, clock().raw(), caller);
+        }
+    }
+
+    /// The last sampled call counted as `ok` (`is_error` false) or as an
+    /// error, if any.
+    pub(crate) fn exemplar(&self, is_error: bool) -> Option<Exemplar> {
+        self.cells.exemplars[usize::from(is_error)].read()
     }
 
     /// Calls counted so far, whoever the caller: `(ok, error)`.
@@ -288,6 +305,8 @@ struct TimedShard {
 /// Zero-initialised cells of one `#[timed]` call site.
 pub struct TimedCells {
     shards: [TimedShard; SHARDS],
+    /// The last sampled call per bucket slot.
+    exemplars: [ExemplarSlot; BUCKET_SLOTS],
 }
 
 impl TimedCells {
@@ -301,8 +320,11 @@ impl TimedCells {
             sum_nanos: AtomicU64::new(0),
             buckets: [ZERO_SLOT; BUCKET_SLOTS],
         };
+        #[allow(clippy::declare_interior_mutable_const)]
+        const NO_EXEMPLAR: ExemplarSlot = ExemplarSlot::new();
         TimedCells {
             shards: [ZERO; SHARDS],
+            exemplars: [NO_EXEMPLAR; BUCKET_SLOTS],
         }
     }
 }
@@ -403,12 +425,13 @@ impl Histogram {
     #[inline(always)]
     pub(crate) fn end(&self, start: u64) {
         let clock = clock();
-        let nanos = clock.delta_as_nanos(start, clock.raw());
-        self.observe(nanos);
+        let now = clock.raw();
+        let nanos = clock.delta_as_nanos(start, now);
+        self.observe(nanos, now);
     }
 
     #[inline(always)]
-    fn observe(&self, nanos: u64) {
+    fn observe(&self, nanos: u64, now: u64) {
         let bounds = match self.bounds {
             Some(own) => own,
             None => default_bounds_for_recording(),
@@ -421,6 +444,15 @@ impl Histogram {
         shard.in_flight.fetch_sub(1, Relaxed);
         shard.sum_nanos.fetch_add(nanos, Relaxed);
         shard.buckets[slot].fetch_add(1, Relaxed);
+        if let Some(span) = active() {
+            self.cells.exemplars[slot].write(span, nanos, now, std::ptr::null());
+        }
+    }
+
+    /// The exemplars kept, one per bucket slot at most (each carries its
+    /// duration, which places it in whatever bounds are rendered).
+    pub(crate) fn exemplars(&self) -> impl Iterator<Item = Exemplar> + '_ {
+        self.cells.exemplars.iter().filter_map(ExemplarSlot::read)
     }
 
     /// Records one finished call of `nanos`, as a guard would.
@@ -429,7 +461,7 @@ impl Histogram {
         self.cells.shards[shard_index()]
             .in_flight
             .fetch_add(1, Relaxed);
-        self.observe(nanos);
+        self.observe(nanos, clock().raw());
     }
 
     /// Calls currently running.

@@ -15,13 +15,14 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE, VARY};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 pub(crate) use readiness::{Checks, Readiness};
 
 use crate::error::ConfigError;
+use crate::metrics::ExpositionFormat;
 use crate::report::Report;
 
 /// Limits of the HTTP endpoints, so that no client (or many) can take
@@ -273,11 +274,22 @@ async fn respond(
         );
     }
     match request.uri().path() {
-        "/metrics" => reply(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            report.render_metrics(),
-        ),
+        "/metrics" => {
+            let accept = request
+                .headers()
+                .get(ACCEPT)
+                .and_then(|accept| accept.to_str().ok());
+            let format = ExpositionFormat::negotiate(accept);
+            let mut response = reply(
+                StatusCode::OK,
+                format.content_type(),
+                report.render_metrics(format),
+            );
+            response
+                .headers_mut()
+                .insert(VARY, HeaderValue::from_static("Accept"));
+            response
+        }
         "/health" => reply_json(StatusCode::OK, &json!({ "status": "ok" })),
         "/ready" => {
             let (ready, body) = readiness.run().await;

@@ -14,6 +14,7 @@ use opentelemetry::{Context, ContextGuard, KeyValue, Value};
 
 use super::events::{take_pending_events, PENDING_EVENTS};
 use super::pipeline::{self, Pipeline};
+use crate::active_span::{self, ActiveScope, SpanIds};
 use crate::clock::clock;
 use crate::rng::{nonzero_random_u64, random_u64};
 use crate::site::SiteInfo;
@@ -77,6 +78,13 @@ pub(crate) struct SpanExtra {
 }
 
 impl SpanRecord {
+    fn ids(&self) -> SpanIds {
+        SpanIds {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+        }
+    }
+
     fn extra(&mut self) -> &mut SpanExtra {
         self.extra.get_or_insert_with(Box::default)
     }
@@ -376,7 +384,7 @@ fn new_trace_id() -> u128 {
 /// Stack storage for a synchronous call's span, declared by generated code
 /// before its guard: only a sampled span writes to it, so the guard stays
 /// small and an unrecorded call touches nothing else.
-pub struct SpanSlot(Option<(SpanRecord, ContextGuard)>);
+pub struct SpanSlot(Option<(SpanRecord, ContextGuard, ActiveScope)>);
 
 impl SpanSlot {
     #[allow(clippy::new_without_default)]
@@ -427,14 +435,15 @@ impl<'slot> SyncSpan<'slot> {
     /// The sampled span's record, to add the returned value's facts to.
     #[inline]
     pub(crate) fn record(&mut self) -> Option<&mut SpanRecord> {
-        let (record, _) = self.slot.0.as_mut()?;
+        let (record, _, _) = self.slot.0.as_mut()?;
         Some(record)
     }
 }
 
 #[inline(never)]
 fn start_sampled(slot: &mut SpanSlot, record: SpanRecord, context: Context) {
-    slot.0 = Some((record, context.attach()));
+    let active = active_span::enter(record.ids());
+    slot.0 = Some((record, context.attach(), active));
 }
 
 impl Drop for SyncSpan<'_> {
@@ -451,10 +460,11 @@ impl Drop for SyncSpan<'_> {
 
 #[inline(never)]
 fn end_dropped(slot: &mut SpanSlot) {
-    let Some((record, attached)) = slot.0.take() else {
+    let Some((record, attached, active)) = slot.0.take() else {
         return;
     };
     // Detach the span's context before the record leaves.
+    drop(active);
     drop(attached);
     record.end_or_count(std::thread::panicking());
 }
@@ -503,7 +513,20 @@ impl AsyncSpan {
                 UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
                 PollScope::Unsampled
             }
-            AsyncState::Sampled(_, context) => PollScope::Attached(context.clone().attach()),
+            AsyncState::Sampled(record, context) => {
+                PollScope::Attached(context.clone().attach(), active_span::enter(record.ids()))
+            }
+        }
+    }
+
+    /// Makes the sampled span the one metrics link to (as exemplars) until
+    /// the scope is dropped: for the call's counter and timer, which record
+    /// after its last poll.
+    #[inline]
+    pub(crate) fn activate(&self) -> Option<ActiveScope> {
+        match &self.state {
+            AsyncState::Sampled(record, _) => Some(active_span::enter(record.ids())),
+            _ => None,
         }
     }
 
@@ -536,8 +559,11 @@ pub enum PollScope {
     Nothing,
     /// Inside an unsampled root: its children are not sampled either.
     Unsampled,
-    /// The span's context is current.
-    Attached(#[allow(dead_code)] ContextGuard),
+    /// The span's context is current, and it is the active sampled span.
+    Attached(
+        #[allow(dead_code)] ContextGuard,
+        #[allow(dead_code)] ActiveScope,
+    ),
 }
 
 impl Drop for PollScope {
