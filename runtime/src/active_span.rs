@@ -1,10 +1,10 @@
-//! The sampled span current on this thread, as metrics see it (a shared
+//! The sampled span active on this thread, as metrics see it (a shared
 //! leaf: imports nothing from the rest of the crate).
 //!
-//! `trace` sets it while a sampled `#[traced]` span runs (for a future,
-//! during each poll); `metrics` reads it when a call is counted or timed, to
-//! keep the call as an exemplar. An unsampled call reads one thread-local
-//! word and stops there.
+//! `trace` points it at a sampled `#[traced]` span's ids while the span runs
+//! (for a future, during each poll); `metrics` reads it when a call is
+//! counted or timed, to keep the call as an exemplar. An unsampled call
+//! reads one thread-local pointer and stops there.
 
 use std::cell::Cell;
 
@@ -12,32 +12,41 @@ use std::cell::Cell;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SpanIds {
     pub trace_id: u128,
-    /// Never 0 for a span (0 marks "none" in the thread-local).
     pub span_id: u64,
 }
 
 thread_local! {
-    static ACTIVE: Cell<SpanIds> = const {
-        Cell::new(SpanIds {
-            trace_id: 0,
-            span_id: 0,
-        })
-    };
+    /// The active span's ids, owned by its guard (null: none).
+    static ACTIVE: Cell<*const SpanIds> = const { Cell::new(std::ptr::null()) };
 }
 
-/// The sampled span current on this thread, if any.
+/// Whether a sampled span is active on this thread.
 #[inline(always)]
-pub(crate) fn active() -> Option<SpanIds> {
+pub(crate) fn is_active() -> bool {
     ACTIVE
-        .try_with(Cell::get)
-        .ok()
-        .filter(|ids| ids.span_id != 0)
+        .try_with(|active| !active.get().is_null())
+        .unwrap_or(false)
 }
 
-/// Makes `ids` the active span until the scope is dropped, which restores
-/// the one active before.
+/// The sampled span active on this thread, if any.
 #[inline]
-pub(crate) fn enter(ids: SpanIds) -> ActiveScope {
+pub(crate) fn active() -> Option<SpanIds> {
+    let ids = ACTIVE.try_with(Cell::get).ok()?;
+    // SAFETY: a non-null pointer was set by `enter`, whose caller keeps the
+    // ids in place until the scope that restores the previous pointer drops.
+    (!ids.is_null()).then(|| unsafe { *ids })
+}
+
+/// Makes the span whose ids are at `ids` the active span until the scope
+/// drops, which restores the one active before.
+///
+/// # Safety
+///
+/// `ids` must stay valid and in place until the returned scope is dropped,
+/// and scopes must be dropped on this thread in the reverse order of their
+/// creation (as guards on the stack and within one poll are).
+#[inline]
+pub(crate) unsafe fn enter(ids: *const SpanIds) -> ActiveScope {
     let previous = ACTIVE.try_with(|active| active.replace(ids)).ok();
     ActiveScope { previous }
 }
@@ -45,7 +54,7 @@ pub(crate) fn enter(ids: SpanIds) -> ActiveScope {
 /// Restores the span active before [`enter`] when dropped.
 #[must_use]
 pub struct ActiveScope {
-    previous: Option<SpanIds>,
+    previous: Option<*const SpanIds>,
 }
 
 impl Drop for ActiveScope {
@@ -64,6 +73,7 @@ mod tests {
     #[test]
     fn scopes_nest_and_restore_the_outer_span() {
         assert_eq!(active(), None);
+        assert!(!is_active());
         let outer = SpanIds {
             trace_id: 7,
             span_id: 1,
@@ -72,12 +82,14 @@ mod tests {
             trace_id: 7,
             span_id: 2,
         };
-        let outer_scope = enter(outer);
+        // SAFETY: both outlive their scopes, dropped in reverse order.
+        let outer_scope = unsafe { enter(&outer) };
         {
-            let _inner_scope = enter(inner);
+            let _inner_scope = unsafe { enter(&inner) };
             assert_eq!(active(), Some(inner));
         }
         assert_eq!(active(), Some(outer));
+        assert!(is_active());
         drop(outer_scope);
         assert_eq!(active(), None);
     }

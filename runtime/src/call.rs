@@ -274,7 +274,12 @@ pub trait FutureSpan: Spanned + Sized {
     /// The future completed: the span ends normally when dropped.
     fn complete(&mut self);
     /// Makes a sampled span active (for exemplars) until the scope drops.
-    fn activate(&self) -> Option<ActiveScope>;
+    ///
+    /// # Safety
+    ///
+    /// The scope must be dropped before the span moves or drops, and before
+    /// any scope entered before it (keep it in a local of the caller).
+    unsafe fn activate(&self) -> Option<ActiveScope>;
 }
 
 impl FutureSpan for Off {
@@ -292,7 +297,7 @@ impl FutureSpan for Off {
     fn complete(&mut self) {}
 
     #[inline(always)]
-    fn activate(&self) -> Option<ActiveScope> {
+    unsafe fn activate(&self) -> Option<ActiveScope> {
         None
     }
 }
@@ -314,8 +319,9 @@ impl FutureSpan for AsyncSpan {
     }
 
     #[inline(always)]
-    fn activate(&self) -> Option<ActiveScope> {
-        AsyncSpan::activate(self)
+    unsafe fn activate(&self) -> Option<ActiveScope> {
+        // SAFETY: as this method's own contract.
+        unsafe { AsyncSpan::activate(self) }
     }
 }
 
@@ -400,7 +406,8 @@ impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
     where
         C: Outcome,
     {
-        let _active = self.span.activate();
+        // SAFETY: a local, dropped before `self` can move.
+        let _active = unsafe { self.span.activate() };
         self.counter.finish(is_error);
     }
 
@@ -414,7 +421,8 @@ impl<C: Part, T: Part, S: FutureSpan> AsyncCall<C, T, S> {
 impl<C, T, S: FutureSpan> Drop for AsyncCall<C, T, S> {
     #[inline(always)]
     fn drop(&mut self) {
-        let _active = self.span.activate();
+        // SAFETY: a local, dropped before the span drops with the fields.
+        let _active = unsafe { self.span.activate() };
         // SAFETY: both are dropped here only, and never used afterwards.
         unsafe {
             ManuallyDrop::drop(&mut self.counter);

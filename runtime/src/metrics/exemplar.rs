@@ -52,7 +52,7 @@ impl ExemplarSlot {
     }
 
     /// Keeps an exemplar, unless another thread is writing this slot.
-    #[inline(never)]
+    #[inline]
     pub(crate) fn write(&self, ids: SpanIds, value: u64, ticks: u64, caller: *const SiteInfo) {
         let sequence = self.sequence.load(Relaxed);
         if sequence & 1 == 1

@@ -15,7 +15,7 @@ use super::buckets::{default_bounds, default_bounds_for_recording, MAX_BUCKETS};
 use super::exemplar::{Exemplar, ExemplarSlot};
 use super::objective::{bounds_contain, Objective};
 use super::shard::{shard_index, SHARDS};
-use crate::active_span::active;
+use crate::active_span::{active, is_active};
 use crate::caller::Caller;
 use crate::clock::clock;
 use crate::site::SiteInfo;
@@ -235,12 +235,20 @@ impl Counter {
             let cell = if is_error { &shard.error } else { &shard.ok };
             cell.fetch_add(1, Relaxed);
         }
-        if let Some(span) = active() {
-            let caller = caller
-                .caller()
-                .map_or(std::ptr::null(), |info| info as *const SiteInfo);
-            self.cells.exemplars[usize::from(is_error)].write(span, 1, clock().raw(), caller);
+        if is_active() {
+            self.keep_exemplar(caller, is_error);
         }
+    }
+
+    /// Keeps the call as its result's exemplar (a sampled span is active).
+    #[cold]
+    #[inline(never)]
+    fn keep_exemplar(&self, caller: Caller, is_error: bool) {
+        let Some(span) = active() else { return };
+        let caller = caller
+            .caller()
+            .map_or(std::ptr::null(), |info| info as *const SiteInfo);
+        self.cells.exemplars[usize::from(is_error)].write(span, 1, clock().raw(), caller);
     }
 
     /// The last sampled call counted as `ok` (`is_error` false) or as an
@@ -444,6 +452,15 @@ impl Histogram {
         shard.in_flight.fetch_sub(1, Relaxed);
         shard.sum_nanos.fetch_add(nanos, Relaxed);
         shard.buckets[slot].fetch_add(1, Relaxed);
+        if is_active() {
+            self.keep_exemplar(slot, nanos, now);
+        }
+    }
+
+    /// Keeps the call as its bucket's exemplar (a sampled span is active).
+    #[cold]
+    #[inline(never)]
+    fn keep_exemplar(&self, slot: usize, nanos: u64, now: u64) {
         if let Some(span) = active() {
             self.cells.exemplars[slot].write(span, nanos, now, std::ptr::null());
         }

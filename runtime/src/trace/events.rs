@@ -26,7 +26,7 @@ pub(crate) fn take_pending_events(record: &mut SpanRecord) {
     let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
     let (mine, others): (VecDeque<_>, VecDeque<_>) = pending
         .drain(..)
-        .partition(|(span_id, _)| *span_id == record.span_id);
+        .partition(|(span_id, _)| *span_id == record.ids.span_id);
     *pending = others;
     PENDING_EVENTS.store(pending.len(), Relaxed);
     drop(pending);

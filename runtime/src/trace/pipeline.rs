@@ -534,8 +534,8 @@ impl Converter {
         };
         SpanData {
             span_context: SpanContext::new(
-                TraceId::from(record.trace_id),
-                SpanId::from(record.span_id),
+                TraceId::from(record.ids.trace_id),
+                SpanId::from(record.ids.span_id),
                 TraceFlags::SAMPLED,
                 false,
                 extra.trace_state,

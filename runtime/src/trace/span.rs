@@ -59,8 +59,8 @@ pub(crate) struct RecordedEvent {
 /// into the export queue; what most spans lack lives behind `extra`.
 pub struct SpanRecord {
     pub(crate) site: &'static TraceSite,
-    pub(crate) trace_id: u128,
-    pub(crate) span_id: u64,
+    /// Its trace id and span id (what metrics link to while it is active).
+    pub(crate) ids: SpanIds,
     pub(crate) parent_span_id: u64,
     pub(crate) start_ticks: u64,
     pub(crate) end_ticks: u64,
@@ -78,11 +78,15 @@ pub(crate) struct SpanExtra {
 }
 
 impl SpanRecord {
-    fn ids(&self) -> SpanIds {
-        SpanIds {
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-        }
+    /// Makes this span the active one for metrics until the scope drops.
+    ///
+    /// # Safety
+    ///
+    /// The record must stay in place until the scope drops, and the scope
+    /// must be dropped before any scope entered before it.
+    #[inline]
+    unsafe fn activate(&self) -> ActiveScope {
+        active_span::enter(&self.ids)
     }
 
     fn extra(&mut self) -> &mut SpanExtra {
@@ -360,8 +364,7 @@ fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline) -> 
     };
     let mut record = SpanRecord {
         site,
-        trace_id,
-        span_id,
+        ids: SpanIds { trace_id, span_id },
         parent_span_id,
         start_ticks: clock().raw(),
         end_ticks: 0,
@@ -384,7 +387,9 @@ fn new_trace_id() -> u128 {
 /// Stack storage for a synchronous call's span, declared by generated code
 /// before its guard: only a sampled span writes to it, so the guard stays
 /// small and an unrecorded call touches nothing else.
-pub struct SpanSlot(Option<(SpanRecord, ContextGuard, ActiveScope)>);
+///
+/// Its parts drop in order: the span stops being active, then the record.
+pub struct SpanSlot(Option<(Option<ActiveScope>, SpanRecord, ContextGuard)>);
 
 impl SpanSlot {
     #[allow(clippy::new_without_default)]
@@ -435,15 +440,17 @@ impl<'slot> SyncSpan<'slot> {
     /// The sampled span's record, to add the returned value's facts to.
     #[inline]
     pub(crate) fn record(&mut self) -> Option<&mut SpanRecord> {
-        let (record, _, _) = self.slot.0.as_mut()?;
+        let (_, record, _) = self.slot.0.as_mut()?;
         Some(record)
     }
 }
 
 #[inline(never)]
 fn start_sampled(slot: &mut SpanSlot, record: SpanRecord, context: Context) {
-    let active = active_span::enter(record.ids());
-    slot.0 = Some((record, context.attach(), active));
+    let (active, record, _) = slot.0.insert((None, record, context.attach()));
+    // SAFETY: the record stays in the caller's slot, borrowed by its guard,
+    // until `end_dropped` drops this scope (first) and takes the record.
+    *active = Some(unsafe { record.activate() });
 }
 
 impl Drop for SyncSpan<'_> {
@@ -460,7 +467,7 @@ impl Drop for SyncSpan<'_> {
 
 #[inline(never)]
 fn end_dropped(slot: &mut SpanSlot) {
-    let Some((record, attached, active)) = slot.0.take() else {
+    let Some((active, record, attached)) = slot.0.take() else {
         return;
     };
     // Detach the span's context before the record leaves.
@@ -513,19 +520,28 @@ impl AsyncSpan {
                 UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
                 PollScope::Unsampled
             }
-            AsyncState::Sampled(record, context) => {
-                PollScope::Attached(context.clone().attach(), active_span::enter(record.ids()))
-            }
+            AsyncState::Sampled(record, context) => PollScope::Attached(
+                context.clone().attach(),
+                // SAFETY: the span is pinned with its future during the poll,
+                // and the scope ends with the poll.
+                unsafe { record.activate() },
+            ),
         }
     }
 
     /// Makes the sampled span the one metrics link to (as exemplars) until
     /// the scope is dropped: for the call's counter and timer, which record
     /// after its last poll.
+    ///
+    /// # Safety
+    ///
+    /// The scope must be dropped before this span moves or drops, and
+    /// before any scope entered before it.
     #[inline]
-    pub(crate) fn activate(&self) -> Option<ActiveScope> {
+    pub(crate) unsafe fn activate(&self) -> Option<ActiveScope> {
         match &self.state {
-            AsyncState::Sampled(record, _) => Some(active_span::enter(record.ids())),
+            // SAFETY: as this function's own contract.
+            AsyncState::Sampled(record, _) => Some(unsafe { record.activate() }),
             _ => None,
         }
     }
