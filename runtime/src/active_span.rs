@@ -1,10 +1,11 @@
 //! The sampled span active on this thread, as metrics see it (a shared
 //! leaf: imports nothing from the rest of the crate).
 //!
-//! `trace` points it at a sampled `#[traced]` span's ids while the span runs
-//! (for a future, during each poll); `metrics` reads it when a call is
-//! counted or timed, to keep the call as an exemplar. An unsampled call
-//! reads one thread-local pointer and stops there.
+//! `trace` points it at a sampled `#[traced]` span while the span runs (for
+//! a future, during each poll): `metrics` reads the span's ids when a call
+//! is counted or timed, to keep the call as an exemplar, and `trace` writes
+//! what user code adds to the span through it. An unsampled call reads one
+//! thread-local pointer and stops there.
 
 use std::cell::Cell;
 
@@ -16,8 +17,16 @@ pub(crate) struct SpanIds {
 }
 
 thread_local! {
-    /// The active span's ids, owned by its guard (null: none).
-    static ACTIVE: Cell<*const SpanIds> = const { Cell::new(std::ptr::null()) };
+    /// The active span, owned by its guard (null: none). It points at the
+    /// span's ids, the first field of its record, with the provenance of the
+    /// whole record.
+    static ACTIVE: Cell<*mut SpanIds> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// The active span, as `enter` was given it (null: none).
+#[inline]
+pub(crate) fn active_pointer() -> *mut SpanIds {
+    ACTIVE.try_with(Cell::get).unwrap_or(std::ptr::null_mut())
 }
 
 /// Whether a sampled span is active on this thread.
@@ -31,7 +40,7 @@ pub(crate) fn is_active() -> bool {
 /// The sampled span active on this thread, if any.
 #[inline]
 pub(crate) fn active() -> Option<SpanIds> {
-    let ids = ACTIVE.try_with(Cell::get).ok()?;
+    let ids = active_pointer();
     // SAFETY: a non-null pointer was set by `enter`, whose caller keeps the
     // ids in place until the scope that restores the previous pointer drops.
     (!ids.is_null()).then(|| unsafe { *ids })
@@ -43,10 +52,11 @@ pub(crate) fn active() -> Option<SpanIds> {
 /// # Safety
 ///
 /// `ids` must stay valid and in place until the returned scope is dropped,
-/// and scopes must be dropped on this thread in the reverse order of their
-/// creation (as guards on the stack and within one poll are).
+/// nothing else may access what it points to meanwhile, and scopes must be
+/// dropped on this thread in the reverse order of their creation (as guards
+/// on the stack and within one poll are).
 #[inline]
-pub(crate) unsafe fn enter(ids: *const SpanIds) -> ActiveScope {
+pub(crate) unsafe fn enter(ids: *mut SpanIds) -> ActiveScope {
     let previous = ACTIVE.try_with(|active| active.replace(ids)).ok();
     ActiveScope { previous }
 }
@@ -54,7 +64,7 @@ pub(crate) unsafe fn enter(ids: *const SpanIds) -> ActiveScope {
 /// Restores the span active before [`enter`] when dropped.
 #[must_use]
 pub struct ActiveScope {
-    previous: Option<*const SpanIds>,
+    previous: Option<*mut SpanIds>,
 }
 
 impl Drop for ActiveScope {
@@ -74,21 +84,22 @@ mod tests {
     fn scopes_nest_and_restore_the_outer_span() {
         assert_eq!(active(), None);
         assert!(!is_active());
-        let outer = SpanIds {
+        let mut outer = SpanIds {
             trace_id: 7,
             span_id: 1,
         };
-        let inner = SpanIds {
+        let mut inner = SpanIds {
             trace_id: 7,
             span_id: 2,
         };
         // SAFETY: both outlive their scopes, dropped in reverse order.
-        let outer_scope = unsafe { enter(&outer) };
+        let (outer_copy, inner_copy) = (outer, inner);
+        let outer_scope = unsafe { enter(&mut outer) };
         {
-            let _inner_scope = unsafe { enter(&inner) };
-            assert_eq!(active(), Some(inner));
+            let _inner_scope = unsafe { enter(&mut inner) };
+            assert_eq!(active(), Some(inner_copy));
         }
-        assert_eq!(active(), Some(outer));
+        assert_eq!(active(), Some(outer_copy));
         assert!(is_active());
         drop(outer_scope);
         assert_eq!(active(), None);

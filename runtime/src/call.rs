@@ -10,6 +10,7 @@
 
 #![allow(missing_docs)] // hidden API for generated code
 
+use std::fmt;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
@@ -270,7 +271,7 @@ pub trait FutureSpan: Spanned + Sized {
     /// made.
     fn start(site: &'static Site, fill: Fill<'_>) -> Self;
     /// Makes the span current for one poll, until the scope is dropped.
-    fn enter_poll(&self) -> PollScope;
+    fn enter_poll(&mut self) -> PollScope;
     /// The future completed: the span ends normally when dropped.
     fn complete(&mut self);
     /// Makes a sampled span active (for exemplars) until the scope drops.
@@ -279,7 +280,7 @@ pub trait FutureSpan: Spanned + Sized {
     ///
     /// The scope must be dropped before the span moves or drops, and before
     /// any scope entered before it (keep it in a local of the caller).
-    unsafe fn activate(&self) -> Option<ActiveScope>;
+    unsafe fn activate(&mut self) -> Option<ActiveScope>;
 }
 
 impl FutureSpan for Off {
@@ -289,7 +290,7 @@ impl FutureSpan for Off {
     }
 
     #[inline(always)]
-    fn enter_poll(&self) -> PollScope {
+    fn enter_poll(&mut self) -> PollScope {
         PollScope::Nothing
     }
 
@@ -297,7 +298,7 @@ impl FutureSpan for Off {
     fn complete(&mut self) {}
 
     #[inline(always)]
-    unsafe fn activate(&self) -> Option<ActiveScope> {
+    unsafe fn activate(&mut self) -> Option<ActiveScope> {
         None
     }
 }
@@ -309,7 +310,7 @@ impl FutureSpan for AsyncSpan {
     }
 
     #[inline(always)]
-    fn enter_poll(&self) -> PollScope {
+    fn enter_poll(&mut self) -> PollScope {
         AsyncSpan::enter_poll(self)
     }
 
@@ -319,7 +320,7 @@ impl FutureSpan for AsyncSpan {
     }
 
     #[inline(always)]
-    unsafe fn activate(&self) -> Option<ActiveScope> {
+    unsafe fn activate(&mut self) -> Option<ActiveScope> {
         // SAFETY: as this method's own contract.
         unsafe { AsyncSpan::activate(self) }
     }
@@ -445,7 +446,7 @@ impl<F: Future, C, T, S: FutureSpan> Future for Instrumented<F, C, T, S> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let Some(call) = this.call.as_ref() else {
+        let Some(call) = this.call.as_mut() else {
             panic!("an instrumented future was polled after it completed");
         };
         let scope = call.span.enter_poll();
@@ -492,4 +493,84 @@ impl<F: Future> Future for CallerScoped<F> {
         let _current = CallerScope::enter(this.info);
         this.future.poll(cx)
     }
+}
+
+/// A call's guard, for the statements generated after its body returned.
+pub trait HoldsSpan {
+    /// The sampled span's record, if any.
+    fn span_record(&mut self) -> Option<&mut SpanRecord>;
+}
+
+impl<C, T, S: Spanned> HoldsSpan for Call<C, T, S> {
+    #[inline(always)]
+    fn span_record(&mut self) -> Option<&mut SpanRecord> {
+        self.span.record()
+    }
+}
+
+impl<C, T, S: FutureSpan> HoldsSpan for AsyncCall<C, T, S> {
+    #[inline(always)]
+    fn span_record(&mut self) -> Option<&mut SpanRecord> {
+        self.span.record()
+    }
+}
+
+/// Adds what `text` makes of the returned value to a sampled span with
+/// `add`: the text is made first, with the record not borrowed, since it
+/// runs the user's `Display` or `Debug` (which may add to the span itself).
+#[inline]
+fn add_to_span<G: HoldsSpan>(
+    call: &mut G,
+    text: impl FnOnce() -> String,
+    add: impl FnOnce(&mut SpanRecord, String),
+) {
+    if call.span_record().is_none() {
+        return;
+    }
+    let text = text();
+    if let Some(record) = call.span_record() {
+        add(record, text);
+    }
+}
+
+/// `err`: an `Err` marks the sampled span as failed, with its `Display`
+/// text.
+pub fn span_error_display<G: HoldsSpan, T, E: fmt::Display>(call: &mut G, value: &Result<T, E>) {
+    if let Err(error) = value {
+        add_to_span(
+            call,
+            || error.to_string(),
+            |record, message| record.error(std::any::type_name::<E>(), message),
+        );
+    }
+}
+
+/// `err = debug`: as `err`, with the `Debug` text.
+pub fn span_error_debug<G: HoldsSpan, T, E: fmt::Debug>(call: &mut G, value: &Result<T, E>) {
+    if let Err(error) = value {
+        add_to_span(
+            call,
+            || format!("{error:?}"),
+            |record, message| record.error(std::any::type_name::<E>(), message),
+        );
+    }
+}
+
+/// `ret = display`: the returned value's `Display` text as `return.value`.
+pub fn span_return_display<G: HoldsSpan, T: fmt::Display + ?Sized>(call: &mut G, value: &T) {
+    add_to_span(
+        call,
+        || value.to_string(),
+        |record, text| record.attribute("return.value", text),
+    );
+}
+
+/// `ret` / `ret = debug`: the returned value's `Debug` text as
+/// `return.value`.
+pub fn span_return_debug<G: HoldsSpan, T: fmt::Debug + ?Sized>(call: &mut G, value: &T) {
+    add_to_span(
+        call,
+        || format!("{value:?}"),
+        |record, text| record.attribute("return.value", text),
+    );
 }

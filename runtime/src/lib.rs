@@ -75,7 +75,8 @@ pub mod __private {
     };
     pub use crate::breaker::{BreakerConfig, Jitter, RetryPolicy, Verdict};
     pub use crate::call::{
-        call_once, sync_span, type_of_return, AsyncCall, Call, CallerScoped, Counting,
+        call_once, span_error_debug, span_error_display, span_return_debug, span_return_display,
+        sync_span, type_of_return, AsyncCall, Call, CallerScoped, Counting, HoldsSpan,
         Instrumented, Off, Site, Timing, FUNCTION_SITES,
     };
     pub use crate::metrics::site::{
@@ -85,8 +86,8 @@ pub mod __private {
     pub use crate::site::SiteInfo;
     pub use crate::switch::is_enabled;
     pub use crate::trace::span::{
-        capture_debug, capture_display, span_error_debug, span_error_display, AsyncSpan, FillOnce,
-        IntoAttributeValue, Kind, SpanRecord, SpanSlot, TraceSite,
+        capture_debug, capture_display, AsyncSpan, FillOnce, IntoAttributeValue, Kind, SpanRecord,
+        SpanSlot, TraceSite,
     };
     pub use core::option::Option::{None, Some};
     pub use linkme;

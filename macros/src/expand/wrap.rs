@@ -83,28 +83,28 @@ fn outcome(plan: &Plan) -> TokenStream {
         out.extend(quote!(#call.finish(#is_error);));
     }
     if let Some(traced) = plan.traced.as_ref().filter(|traced| traced.needs_value()) {
-        let record = ident("__telemark_record");
-        let err = traced.err.map(|(format, span)| match format {
-            Format::Display => {
-                quote_spanned!(span=> #private::span_error_display(#record, &#ret);)
-            }
-            Format::Debug => {
-                quote_spanned!(span=> #private::span_error_debug(#record, &#ret);)
-            }
-        });
-        let returned = traced.ret.map(|(format, span)| {
-            let capture = match format {
-                Format::Display => quote_spanned!(span=> #private::capture_display(&#ret)),
-                Format::Debug => quote_spanned!(span=> #private::capture_debug(&#ret)),
-            };
-            quote!(#record.attribute("return.value", #capture);)
-        });
-        out.extend(quote! {
-            if let #private::Some(#record) = #call.record() {
-                #err
-                #returned
-            }
-        });
+        // The value's text is made before the span's record is borrowed:
+        // it runs the user's `Display` / `Debug`.
+        if let Some((format, span)) = traced.err {
+            out.extend(match format {
+                Format::Display => {
+                    quote_spanned!(span=> #private::span_error_display(&mut #call, &#ret);)
+                }
+                Format::Debug => {
+                    quote_spanned!(span=> #private::span_error_debug(&mut #call, &#ret);)
+                }
+            });
+        }
+        if let Some((format, span)) = traced.ret {
+            out.extend(match format {
+                Format::Display => {
+                    quote_spanned!(span=> #private::span_return_display(&mut #call, &#ret);)
+                }
+                Format::Debug => {
+                    quote_spanned!(span=> #private::span_return_debug(&mut #call, &#ret);)
+                }
+            });
+        }
     }
     out
 }

@@ -6,7 +6,10 @@
 //! - `sampler`: head sampling as the OpenTelemetry samplers define it;
 //! - `pipeline`: the bounded queue and the export thread batching into any
 //!   `opentelemetry_sdk` span exporter, counting every export and drop;
-//! - `events`: events added to a running span by code that cannot reach it;
+//! - `current`: the span user code runs in ([`current_span`], and the span
+//!   object in the OpenTelemetry context);
+//! - `updates`: what is added to a running span by code that does not hold
+//!   it, applied at once on its thread or waiting for it;
 //! - `console` and `otlp`: the exporters telemark configures itself;
 //! - [`Traces`]: where spans go and how they are sampled.
 //!
@@ -20,13 +23,14 @@
 //! ```
 
 mod console;
+mod current;
 mod error;
-mod events;
 #[cfg(feature = "otlp")]
 mod otlp;
 pub(crate) mod pipeline;
 mod sampler;
 pub(crate) mod span;
+mod updates;
 
 use std::fmt;
 
@@ -35,8 +39,9 @@ use opentelemetry_sdk::trace::SpanExporter;
 use opentelemetry_sdk::Resource;
 
 pub use console::ConsoleExporter;
+pub(crate) use current::event_on_current_span;
+pub use current::{current_span, CurrentSpan};
 pub use error::TraceError;
-pub(crate) use events::event_on_current_span;
 #[cfg(feature = "otlp")]
 pub use otlp::{Otlp, OtlpCompression, OtlpProtocol};
 pub use pipeline::BatchLimits;

@@ -16,7 +16,7 @@ use opentelemetry_sdk::Resource;
 
 use super::error::TraceError;
 use super::sampler::Sampler;
-use super::span::{Kind, SpanRecord};
+use super::span::{EventTime, Kind, SpanRecord};
 use crate::clock::clock;
 use crate::error::ConfigError;
 
@@ -526,11 +526,25 @@ impl Converter {
         events.events = extra
             .events
             .into_iter()
-            .map(|event| Event::new(event.name, self.wall(event.ticks), event.attributes, 0))
+            .map(|event| {
+                let time = match event.time {
+                    EventTime::Ticks(ticks) => self.wall(ticks),
+                    EventTime::Wall(time) => time,
+                };
+                Event::new(event.name, time, event.attributes, 0)
+            })
             .collect();
-        let status = match extra.outcome {
-            None => Status::Unset,
-            Some(description) => Status::error(description),
+        events.dropped_count = extra.dropped_events;
+        let mut links = SpanLinks::default();
+        links.links = extra.links;
+        links.dropped_count = extra.dropped_links;
+        // A status user code set to Ok is final; else the call's error
+        // (returned `Err`, panic), else the status user code set.
+        let status = match (extra.status, extra.outcome) {
+            (Some(Status::Ok), _) => Status::Ok,
+            (_, Some(description)) => Status::error(description),
+            (Some(status), None) => status,
+            (None, None) => Status::Unset,
         };
         SpanData {
             span_context: SpanContext::new(
@@ -549,13 +563,13 @@ impl Converter {
                 Kind::Producer => SpanKind::Producer,
                 Kind::Consumer => SpanKind::Consumer,
             },
-            name: Cow::Borrowed(site.name),
+            name: extra.name.unwrap_or(Cow::Borrowed(site.name)),
             start_time: self.wall(record.start_ticks),
             end_time: self.wall(record.end_ticks),
             attributes,
-            dropped_attributes_count: 0,
+            dropped_attributes_count: extra.dropped_attributes,
             events,
-            links: SpanLinks::default(),
+            links,
             status,
             instrumentation_scope: self.scope.clone(),
         }

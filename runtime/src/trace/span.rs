@@ -7,13 +7,15 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::atomic::Ordering::Relaxed;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::{Context, ContextGuard, KeyValue, Value};
 
-use super::events::{take_pending_events, PENDING_EVENTS};
+use super::current::RecordingSpan;
 use super::pipeline::{self, Pipeline};
+use super::updates::{take_pending_updates, Update, PENDING_UPDATES};
 use crate::active_span::{self, ActiveScope, SpanIds};
 use crate::clock::clock;
 use crate::rng::{nonzero_random_u64, random_u64};
@@ -49,18 +51,33 @@ impl TraceSite {
 
 /// An event recorded on a span.
 pub(crate) struct RecordedEvent {
-    pub name: &'static str,
-    pub ticks: u64,
+    pub name: Cow<'static, str>,
+    pub time: EventTime,
     pub attributes: Vec<KeyValue>,
 }
+
+/// When an event happened: clock ticks (telemark's own events), or a
+/// wall-clock time given through the OpenTelemetry API.
+pub(crate) enum EventTime {
+    Ticks(u64),
+    Wall(std::time::SystemTime),
+}
+
+/// Most attributes, events and links user code adds to one span (the
+/// OpenTelemetry SDK's defaults); more are counted as dropped.
+pub(crate) const MAX_ADDED_PER_SPAN: usize = 128;
 
 /// A sampled span while it runs, then on its way to the exporter. Kept
 /// small (ids, ticks, call site) because it moves by value from the hot path
 /// into the export queue; what most spans lack lives behind `extra`.
+///
+/// `ids` comes first (`repr(C)`): the active-span pointer points at it with
+/// the provenance of the whole record.
+#[repr(C)]
 pub struct SpanRecord {
-    pub(crate) site: &'static TraceSite,
     /// Its trace id and span id (what metrics link to while it is active).
     pub(crate) ids: SpanIds,
+    pub(crate) site: &'static TraceSite,
     pub(crate) parent_span_id: u64,
     pub(crate) start_ticks: u64,
     pub(crate) end_ticks: u64,
@@ -74,27 +91,63 @@ pub(crate) struct SpanExtra {
     pub trace_state: TraceState,
     pub attributes: Vec<KeyValue>,
     pub events: Vec<RecordedEvent>,
+    pub links: Vec<opentelemetry::trace::Link>,
+    /// The error the call ended with (`err`, a panic).
     pub outcome: Option<String>,
+    /// The status user code set.
+    pub status: Option<opentelemetry::trace::Status>,
+    /// The name user code gave the span.
+    pub name: Option<Cow<'static, str>>,
+    pub dropped_attributes: u32,
+    pub dropped_events: u32,
+    pub dropped_links: u32,
 }
 
 impl SpanRecord {
-    /// Makes this span the active one for metrics until the scope drops.
+    /// Makes the span at `this` the active one until the scope drops.
     ///
     /// # Safety
     ///
-    /// The record must stay in place until the scope drops, and the scope
-    /// must be dropped before any scope entered before it.
+    /// The record must stay in place until the scope drops and be accessed
+    /// only through the active pointer meanwhile (see [`with_active_record`]),
+    /// and the scope must be dropped before any scope entered before it.
     #[inline]
-    unsafe fn activate(&self) -> ActiveScope {
-        active_span::enter(&self.ids)
+    unsafe fn activate(this: *mut SpanRecord) -> ActiveScope {
+        active_span::enter(this.cast::<SpanIds>())
     }
 
     fn extra(&mut self) -> &mut SpanExtra {
         self.extra.get_or_insert_with(Box::default)
     }
 
-    pub(crate) fn add_events(&mut self, events: impl IntoIterator<Item = RecordedEvent>) {
-        self.extra().events.extend(events);
+    /// Adds what user code (or a breaker) added to the span, within
+    /// [`MAX_ADDED_PER_SPAN`] per kind.
+    pub(crate) fn apply(&mut self, update: Update) {
+        use opentelemetry::trace::Status;
+        fn bounded<T>(items: &mut Vec<T>, item: T, dropped: &mut u32) {
+            if items.len() < MAX_ADDED_PER_SPAN {
+                items.push(item);
+            } else {
+                *dropped = dropped.saturating_add(1);
+            }
+        }
+        let extra = self.extra();
+        match update {
+            Update::Attribute(attribute) => bounded(
+                &mut extra.attributes,
+                attribute,
+                &mut extra.dropped_attributes,
+            ),
+            Update::Event(event) => bounded(&mut extra.events, event, &mut extra.dropped_events),
+            Update::Link(link) => bounded(&mut extra.links, link, &mut extra.dropped_links),
+            Update::Status(status) => {
+                // `Ok` is final; `Unset` changes nothing.
+                if extra.status != Some(Status::Ok) && status != Status::Unset {
+                    extra.status = Some(status);
+                }
+            }
+            Update::Name(name) => extra.name = Some(name),
+        }
     }
 
     /// Adds an attribute (from `fields(...)`, `args(...)` or `ret`).
@@ -114,8 +167,8 @@ impl SpanRecord {
             .attributes
             .push(KeyValue::new("error.type", error_type));
         extra.events.push(RecordedEvent {
-            name: "exception",
-            ticks,
+            name: Cow::Borrowed("exception"),
+            time: EventTime::Ticks(ticks),
             attributes: vec![
                 KeyValue::new("exception.type", error_type),
                 KeyValue::new("exception.message", message.clone()),
@@ -137,8 +190,8 @@ impl SpanRecord {
     }
 
     fn end(mut self, pipeline: &Pipeline) {
-        if PENDING_EVENTS.load(Relaxed) != 0 {
-            take_pending_events(&mut self);
+        if PENDING_UPDATES.load(Relaxed) != 0 {
+            take_pending_updates(&mut self);
         }
         self.end_ticks = clock().raw();
         pipeline.submit(self);
@@ -353,7 +406,7 @@ fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline) -> 
             parent_span_id,
             parent_is_remote,
             trace_state,
-            cx.with_remote_span_context(own),
+            cx.with_span(RecordingSpan::new(own)),
         ))
     });
     let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state, context) = match decided
@@ -384,6 +437,21 @@ fn new_trace_id() -> u128 {
     (u128::from(nonzero_random_u64()) << 64) | u128::from(random_u64())
 }
 
+/// Runs `f` on the sampled span active on this thread, if any.
+///
+/// `f` must not run user code: the record is borrowed for its duration.
+#[inline]
+pub(crate) fn with_active_record<R>(f: impl FnOnce(&mut SpanRecord) -> R) -> Option<R> {
+    let active = active_span::active_pointer();
+    if active.is_null() {
+        return None;
+    }
+    // SAFETY: the pointer was set by `SpanRecord::activate` from the whole
+    // record, which stays in place and is reached only through this pointer
+    // until its scope drops; `f` runs no code that could reach it again.
+    Some(f(unsafe { &mut *active.cast::<SpanRecord>() }))
+}
+
 /// Stack storage for a synchronous call's span, declared by generated code
 /// before its guard: only a sampled span writes to it, so the guard stays
 /// small and an unrecorded call touches nothing else.
@@ -401,9 +469,16 @@ impl SpanSlot {
 
 /// The span of a synchronous call: current while the call runs, ended when
 /// dropped (as an error if the call panicked).
+///
+/// While a sampled span runs, its record is reached only through `record`
+/// (the active-span pointer); the slot itself only when the span starts and
+/// after it stops being active.
 pub struct SyncSpan<'slot> {
-    slot: &'slot mut SpanSlot,
+    slot: *mut SpanSlot,
+    /// The sampled span's record in the slot (null: not sampled).
+    record: *mut SpanRecord,
     unsampled_root: bool,
+    _slot: PhantomData<&'slot mut SpanSlot>,
 }
 
 impl<'slot> SyncSpan<'slot> {
@@ -412,7 +487,9 @@ impl<'slot> SyncSpan<'slot> {
     pub(crate) fn inert(slot: &'slot mut SpanSlot) -> Self {
         SyncSpan {
             slot,
+            record: std::ptr::null_mut(),
             unsampled_root: false,
+            _slot: PhantomData,
         }
     }
 
@@ -422,35 +499,48 @@ impl<'slot> SyncSpan<'slot> {
         slot: &'slot mut SpanSlot,
         fill: Fill<'_>,
     ) -> Self {
+        let slot: *mut SpanSlot = slot;
         let mut unsampled_root = false;
+        let mut record = std::ptr::null_mut();
         match begin(site, fill) {
             Start::Inert => {}
             Start::UnsampledRoot => {
                 UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
                 unsampled_root = true;
             }
-            Start::Sampled(record, context) => start_sampled(slot, record, context),
+            // SAFETY: the slot is borrowed for 'slot, by this guard only.
+            Start::Sampled(sampled, context) => {
+                record = start_sampled(unsafe { &mut *slot }, sampled, context)
+            }
         }
         SyncSpan {
             slot,
+            record,
             unsampled_root,
+            _slot: PhantomData,
         }
     }
 
     /// The sampled span's record, to add the returned value's facts to.
     #[inline]
     pub(crate) fn record(&mut self) -> Option<&mut SpanRecord> {
-        let (_, record, _) = self.slot.0.as_mut()?;
-        Some(record)
+        // SAFETY: the record the span is active with, reached through the
+        // pointer it is active with, for as long as `self` is borrowed.
+        (!self.record.is_null()).then(|| unsafe { &mut *self.record })
     }
 }
 
+/// Puts the sampled span in the slot and makes it active: returns where its
+/// record is.
 #[inline(never)]
-fn start_sampled(slot: &mut SpanSlot, record: SpanRecord, context: Context) {
+fn start_sampled(slot: &mut SpanSlot, record: SpanRecord, context: Context) -> *mut SpanRecord {
     let (active, record, _) = slot.0.insert((None, record, context.attach()));
+    let record: *mut SpanRecord = record;
     // SAFETY: the record stays in the caller's slot, borrowed by its guard,
-    // until `end_dropped` drops this scope (first) and takes the record.
-    *active = Some(unsafe { record.activate() });
+    // which reaches it only through `record` until `end_dropped` drops this
+    // scope (first) and takes the record.
+    *active = Some(unsafe { SpanRecord::activate(record) });
+    record
 }
 
 impl Drop for SyncSpan<'_> {
@@ -459,8 +549,9 @@ impl Drop for SyncSpan<'_> {
         if self.unsampled_root {
             UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
         }
-        if self.slot.0.is_some() {
-            end_dropped(self.slot);
+        if !self.record.is_null() {
+            // SAFETY: the slot is borrowed for 'slot, by this guard only.
+            end_dropped(unsafe { &mut *self.slot });
         }
     }
 }
@@ -513,8 +604,8 @@ impl AsyncSpan {
     /// Makes the span current for one poll of the future it instruments,
     /// until the returned scope is dropped (also when the poll unwinds).
     #[inline]
-    pub(crate) fn enter_poll(&self) -> PollScope {
-        match &self.state {
+    pub(crate) fn enter_poll(&mut self) -> PollScope {
+        match &mut self.state {
             AsyncState::Inert => PollScope::Nothing,
             AsyncState::UnsampledRoot => {
                 UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
@@ -523,8 +614,9 @@ impl AsyncSpan {
             AsyncState::Sampled(record, context) => PollScope::Attached(
                 context.clone().attach(),
                 // SAFETY: the span is pinned with its future during the poll,
-                // and the scope ends with the poll.
-                unsafe { record.activate() },
+                // the scope ends with the poll, and the poll reaches the span
+                // only through the active pointer.
+                unsafe { SpanRecord::activate(record) },
             ),
         }
     }
@@ -538,10 +630,10 @@ impl AsyncSpan {
     /// The scope must be dropped before this span moves or drops, and
     /// before any scope entered before it.
     #[inline]
-    pub(crate) unsafe fn activate(&self) -> Option<ActiveScope> {
-        match &self.state {
+    pub(crate) unsafe fn activate(&mut self) -> Option<ActiveScope> {
+        match &mut self.state {
             // SAFETY: as this function's own contract.
-            AsyncState::Sampled(record, _) => Some(unsafe { record.activate() }),
+            AsyncState::Sampled(record, _) => Some(unsafe { SpanRecord::activate(record) }),
             _ => None,
         }
     }
@@ -588,19 +680,5 @@ impl Drop for PollScope {
         if let PollScope::Unsampled = self {
             UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
         }
-    }
-}
-
-/// `err = debug`: as `err`, with the `Debug` text.
-pub fn span_error_debug<T, E: fmt::Debug>(record: &mut SpanRecord, value: &Result<T, E>) {
-    if let Err(error) = value {
-        record.error(std::any::type_name::<E>(), format!("{error:?}"));
-    }
-}
-
-/// `err`: as a function, for generated code.
-pub fn span_error_display<T, E: fmt::Display>(record: &mut SpanRecord, value: &Result<T, E>) {
-    if let Err(error) = value {
-        record.error(std::any::type_name::<E>(), error.to_string());
     }
 }
