@@ -146,7 +146,7 @@
 
 pub use telemark_macros::{circuit_breaker, counted, timed, traced};
 pub use telemark_runtime::{
-    breaker, builder, catalog, limits, metrics, propagation, telemetry, trace,
+    breaker, builder, catalog, integrations, limits, metrics, propagation, telemetry, trace,
 };
 pub use telemark_runtime::{
     is_enabled, set_enabled, BreakerError, CircuitBreaker, Objective, Telemetry, Traces,

@@ -1,5 +1,6 @@
 //! A `#[traced]` call inside a `tracing` span, exported to OpenTelemetry by
-//! `tracing-opentelemetry`, becomes that span's child.
+//! `tracing-opentelemetry`, becomes that span's child; a `tracing` span
+//! inside a `#[traced]` call becomes its child, nested both ways.
 
 use std::future::Future;
 use std::time::Duration;
@@ -18,6 +19,19 @@ fn inside_tracing_span(x: u32) -> u32 {
 #[traced]
 async fn inside_instrumented_future() -> u32 {
     2
+}
+
+/// Opens a `tracing` span inside its own span, and calls another
+/// `#[traced]` function inside that.
+#[traced]
+fn outer_traced() -> u32 {
+    let _inner = tracing::info_span!("inner tracing").entered();
+    inner_traced()
+}
+
+#[traced]
+fn inner_traced() -> u32 {
+    3
 }
 
 #[test]
@@ -72,6 +86,42 @@ fn traced_calls_are_children_of_tracing_spans() {
         assert_eq!(
             child.span_context.trace_id(),
             parent.span_context.trace_id()
+        );
+    }
+
+    // Nested both ways: tracing → #[traced] → tracing → #[traced].
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("tracing")));
+    tracing::subscriber::with_default(subscriber, || {
+        let _outer = tracing::info_span!("outer tracing").entered();
+        assert_eq!(outer_traced(), 3);
+    });
+    assert!(telemetry.flush_traces(Duration::from_secs(5)));
+    let _ = provider.force_flush();
+    let tracing_spans = tracing_exporter.get_finished_spans().unwrap();
+    let ours = telemark_exporter.get_finished_spans().unwrap();
+    let find = |spans: &[opentelemetry_sdk::trace::SpanData], name: &str| {
+        spans
+            .iter()
+            .find(|span| span.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("span {name}"))
+    };
+    let outer_tracing = find(&tracing_spans, "outer tracing");
+    let outer = find(&ours, "outer_traced");
+    let inner_tracing = find(&tracing_spans, "inner tracing");
+    let inner = find(&ours, "inner_traced");
+    assert_eq!(outer.parent_span_id, outer_tracing.span_context.span_id());
+    assert_eq!(
+        inner_tracing.parent_span_id,
+        outer.span_context.span_id(),
+        "a tracing span inside a #[traced] call is its child"
+    );
+    assert_eq!(inner.parent_span_id, inner_tracing.span_context.span_id());
+    for span in [&outer, &inner_tracing, &inner] {
+        assert_eq!(
+            span.span_context.trace_id(),
+            outer_tracing.span_context.trace_id()
         );
     }
     telemetry.shutdown();

@@ -38,6 +38,7 @@ mod caller;
 pub mod catalog;
 mod clock;
 mod error;
+pub mod integrations;
 pub mod metrics;
 pub mod propagation;
 mod report;
