@@ -287,3 +287,24 @@ fn a_returned_values_display_may_itself_add_to_the_span() {
         Some(Value::Bool(true))
     );
 }
+
+#[traced(ret = display)]
+async fn issue_receipt_later() -> Receipt {
+    tokio::task::yield_now().await;
+    Receipt(4)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_returned_values_display_adds_to_its_own_span() {
+    fixture();
+    assert_eq!(issue_receipt_later().await.0, 4);
+    let span = exported("issue_receipt_later");
+    assert_eq!(
+        attribute(&span, "return.value"),
+        Some(Value::from("receipt #4"))
+    );
+    assert_eq!(
+        attribute(&span, "receipt.formatted"),
+        Some(Value::Bool(true))
+    );
+}

@@ -51,28 +51,41 @@ pub(crate) fn active() -> Option<SpanIds> {
 ///
 /// # Safety
 ///
-/// `ids` must stay valid and in place until the returned scope is dropped,
-/// nothing else may access what it points to meanwhile, and scopes must be
-/// dropped on this thread in the reverse order of their creation (as guards
-/// on the stack and within one poll are).
+/// `ids` must stay valid and in place until the returned scope is dropped
+/// (a leaked scope must leave them valid for ever), and nothing else may
+/// access what it points to meanwhile, but through the active pointer.
 #[inline]
 pub(crate) unsafe fn enter(ids: *mut SpanIds) -> ActiveScope {
-    let previous = ACTIVE.try_with(|active| active.replace(ids)).ok();
-    ActiveScope { previous }
+    let previous = ACTIVE
+        .try_with(|active| active.replace(ids))
+        .unwrap_or(std::ptr::null_mut());
+    ActiveScope { ids, previous }
 }
 
 /// Restores the span active before [`enter`] when dropped.
+///
+/// Scopes are meant to drop in the reverse order of their creation. One that
+/// drops while it is not the active span (out of order) clears the active
+/// span instead: the span it would restore may be gone, and no span entered
+/// before the clearing can become active again, so the pointer never
+/// reaches a span whose scope has dropped.
 #[must_use]
 pub struct ActiveScope {
-    previous: Option<*mut SpanIds>,
+    ids: *mut SpanIds,
+    previous: *mut SpanIds,
 }
 
 impl Drop for ActiveScope {
     #[inline]
     fn drop(&mut self) {
-        if let Some(previous) = self.previous {
-            let _ = ACTIVE.try_with(|active| active.set(previous));
-        }
+        let _ = ACTIVE.try_with(|active| {
+            let restored = if active.get() == self.ids {
+                self.previous
+            } else {
+                std::ptr::null_mut()
+            };
+            active.set(restored);
+        });
     }
 }
 
@@ -102,6 +115,35 @@ mod tests {
         assert_eq!(active(), Some(outer_copy));
         assert!(is_active());
         drop(outer_scope);
+        assert_eq!(active(), None);
+    }
+
+    /// Dropped out of order, scopes clear the active span rather than
+    /// restore one whose scope is gone.
+    #[test]
+    fn scopes_dropped_out_of_order_leave_no_span_active() {
+        let mut first = SpanIds {
+            trace_id: 1,
+            span_id: 1,
+        };
+        let mut second = SpanIds {
+            trace_id: 1,
+            span_id: 2,
+        };
+        // SAFETY: both outlive their scopes.
+        let first_scope = unsafe { enter(&mut first) };
+        let second_scope = unsafe { enter(&mut second) };
+        drop(first_scope); // out of order
+        assert_eq!(active(), None);
+        drop(second_scope); // would restore `first`
+        assert_eq!(active(), None);
+        let mut third = SpanIds {
+            trace_id: 3,
+            span_id: 3,
+        };
+        let third_scope = unsafe { enter(&mut third) };
+        assert_eq!(active().map(|ids| ids.span_id), Some(3));
+        drop(third_scope);
         assert_eq!(active(), None);
     }
 }

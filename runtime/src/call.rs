@@ -255,7 +255,7 @@ impl<C: Part, T: Part, S> Call<C, T, S> {
 #[inline(always)]
 pub fn sync_span<'slot>(
     site: &'static Site,
-    slot: &'slot mut SpanSlot,
+    slot: Pin<&'slot mut SpanSlot>,
     fill: Fill<'_>,
 ) -> SyncSpan<'slot> {
     match &site.span {
@@ -271,7 +271,12 @@ pub trait FutureSpan: Spanned + Sized {
     /// made.
     fn start(site: &'static Site, fill: Fill<'_>) -> Self;
     /// Makes the span current for one poll, until the scope is dropped.
-    fn enter_poll(&mut self) -> PollScope;
+    ///
+    /// # Safety
+    ///
+    /// The scope must be dropped before the span moves or drops (keep it in
+    /// a local of the poll).
+    unsafe fn enter_poll(&mut self) -> PollScope;
     /// The future completed: the span ends normally when dropped.
     fn complete(&mut self);
     /// Makes a sampled span active (for exemplars) until the scope drops.
@@ -290,7 +295,7 @@ impl FutureSpan for Off {
     }
 
     #[inline(always)]
-    fn enter_poll(&mut self) -> PollScope {
+    unsafe fn enter_poll(&mut self) -> PollScope {
         PollScope::Nothing
     }
 
@@ -310,8 +315,9 @@ impl FutureSpan for AsyncSpan {
     }
 
     #[inline(always)]
-    fn enter_poll(&mut self) -> PollScope {
-        AsyncSpan::enter_poll(self)
+    unsafe fn enter_poll(&mut self) -> PollScope {
+        // SAFETY: as this method's own contract.
+        unsafe { AsyncSpan::enter_poll(self) }
     }
 
     #[inline(always)]
@@ -449,7 +455,8 @@ impl<F: Future, C, T, S: FutureSpan> Future for Instrumented<F, C, T, S> {
         let Some(call) = this.call.as_mut() else {
             panic!("an instrumented future was polled after it completed");
         };
-        let scope = call.span.enter_poll();
+        // SAFETY: a local, dropped before the call can move (below).
+        let scope = unsafe { call.span.enter_poll() };
         let poll = {
             #[cfg(feature = "caller-labels")]
             let _current = CallerScope::enter(call.info);
@@ -499,6 +506,8 @@ impl<F: Future> Future for CallerScoped<F> {
 pub trait HoldsSpan {
     /// The sampled span's record, if any.
     fn span_record(&mut self) -> Option<&mut SpanRecord>;
+    /// Runs `f` with the call's span current, as during the call.
+    fn with_span_current<R>(&mut self, f: impl FnOnce() -> R) -> R;
 }
 
 impl<C, T, S: Spanned> HoldsSpan for Call<C, T, S> {
@@ -506,12 +515,26 @@ impl<C, T, S: Spanned> HoldsSpan for Call<C, T, S> {
     fn span_record(&mut self) -> Option<&mut SpanRecord> {
         self.span.record()
     }
+
+    /// A synchronous call's span is current until its guard drops.
+    #[inline(always)]
+    fn with_span_current<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        f()
+    }
 }
 
 impl<C, T, S: FutureSpan> HoldsSpan for AsyncCall<C, T, S> {
     #[inline(always)]
     fn span_record(&mut self) -> Option<&mut SpanRecord> {
         self.span.record()
+    }
+
+    /// After its last poll, the span is made current again, as in a poll.
+    #[inline]
+    fn with_span_current<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: a local, dropped before `self` can move.
+        let _current = unsafe { self.span.enter_poll() };
+        f()
     }
 }
 
@@ -527,7 +550,7 @@ fn add_to_span<G: HoldsSpan>(
     if call.span_record().is_none() {
         return;
     }
-    let text = text();
+    let text = call.with_span_current(text);
     if let Some(record) = call.span_record() {
         add(record, text);
     }

@@ -161,4 +161,10 @@ fn render_span_counters(out: &mut String) {
         "Spans lost because the queue was full or the export failed.",
         SPANS_DROPPED.load(Relaxed),
     );
+    counter(
+        out,
+        "telemark_span_updates_dropped_total",
+        "Additions to spans from other threads dropped: too many waiting, or their span ended first.",
+        crate::trace::span_updates_dropped(),
+    );
 }

@@ -348,6 +348,7 @@ const RESERVED_NAMES: &[&str] = &[
     "build_info",
     "telemark_spans_exported_total",
     "telemark_spans_dropped_total",
+    "telemark_span_updates_dropped_total",
     "telemark_render_seconds_total",
     "telemark_span_export_seconds_total",
     "process_cpu_seconds_total",

@@ -141,13 +141,13 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
     match shape(sig) {
         Shape::Sync | Shape::Diverging => {
             let span = match &plan.traced {
-                Some(_) => quote!(#private::sync_span(&#site, &mut #slot, #fill)),
+                Some(_) => quote!(#private::sync_span(&#site, #slot, #fill)),
                 None => quote!(#private::Off),
             };
             let slot_declaration = plan
                 .traced
                 .is_some()
-                .then(|| quote!(let mut #slot = #private::SpanSlot::new();));
+                .then(|| quote!(let #slot = ::core::pin::pin!(#private::SpanSlot::new());));
             let enter = quote! {
                 #slot_declaration
                 let #mutable #call = #private::Call::<#parts, _>::enter(&#site, #span);

@@ -1,6 +1,6 @@
 //! Integrations with the crates services are built on, each behind its
 //! cargo feature:
-//! - [`tracing`] (feature `tracing`): log events become events of the
+//! - `tracing` (feature `tracing`): log events become events of the
 //!   sampled `#[traced]` span they happen in, and log lines carry its
 //!   trace and span ids.
 

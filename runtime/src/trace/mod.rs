@@ -49,6 +49,12 @@ pub use sampler::{Root, Sampler};
 
 use crate::error::ConfigError;
 
+/// Additions to running spans dropped so far (made off their thread, then
+/// too many waiting, or waiting past their span's end).
+pub(crate) fn span_updates_dropped() -> u64 {
+    updates::UPDATES_DROPPED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 type Installer = Box<
     dyn FnOnce(&Resource, Sampler, BatchLimits) -> Result<pipeline::PipelineHandle, TraceError>
         + Send,

@@ -7,7 +7,8 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
-use std::marker::PhantomData;
+use std::marker::{PhantomData, PhantomPinned};
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
@@ -15,7 +16,7 @@ use opentelemetry::{Context, ContextGuard, KeyValue, Value};
 
 use super::current::RecordingSpan;
 use super::pipeline::{self, Pipeline};
-use super::updates::{take_pending_updates, Update, PENDING_UPDATES};
+use super::updates::{may_wait_for, take_pending_updates, Update};
 use crate::active_span::{self, ActiveScope, SpanIds};
 use crate::clock::clock;
 use crate::rng::{nonzero_random_u64, random_u64};
@@ -98,6 +99,10 @@ pub(crate) struct SpanExtra {
     pub status: Option<opentelemetry::trace::Status>,
     /// The name user code gave the span.
     pub name: Option<Cow<'static, str>>,
+    /// Attributes and events user code added (telemark's own do not count
+    /// against the limit).
+    pub added_attributes: u32,
+    pub added_events: u32,
     pub dropped_attributes: u32,
     pub dropped_events: u32,
     pub dropped_links: u32,
@@ -124,9 +129,10 @@ impl SpanRecord {
     /// [`MAX_ADDED_PER_SPAN`] per kind.
     pub(crate) fn apply(&mut self, update: Update) {
         use opentelemetry::trace::Status;
-        fn bounded<T>(items: &mut Vec<T>, item: T, dropped: &mut u32) {
-            if items.len() < MAX_ADDED_PER_SPAN {
+        fn bounded<T>(items: &mut Vec<T>, item: T, added: &mut u32, dropped: &mut u32) {
+            if (*added as usize) < MAX_ADDED_PER_SPAN {
                 items.push(item);
+                *added += 1;
             } else {
                 *dropped = dropped.saturating_add(1);
             }
@@ -136,10 +142,19 @@ impl SpanRecord {
             Update::Attribute(attribute) => bounded(
                 &mut extra.attributes,
                 attribute,
+                &mut extra.added_attributes,
                 &mut extra.dropped_attributes,
             ),
-            Update::Event(event) => bounded(&mut extra.events, event, &mut extra.dropped_events),
-            Update::Link(link) => bounded(&mut extra.links, link, &mut extra.dropped_links),
+            Update::Event(event) => bounded(
+                &mut extra.events,
+                event,
+                &mut extra.added_events,
+                &mut extra.dropped_events,
+            ),
+            Update::Link(link) => {
+                let mut added = extra.links.len() as u32;
+                bounded(&mut extra.links, link, &mut added, &mut extra.dropped_links)
+            }
             Update::Status(status) => {
                 // `Ok` is final; `Unset` changes nothing.
                 if extra.status != Some(Status::Ok) && status != Status::Unset {
@@ -190,7 +205,7 @@ impl SpanRecord {
     }
 
     fn end(mut self, pipeline: &Pipeline) {
-        if PENDING_UPDATES.load(Relaxed) != 0 {
+        if may_wait_for(self.ids.span_id) {
             take_pending_updates(&mut self);
         }
         self.end_ticks = clock().raw();
@@ -452,18 +467,23 @@ pub(crate) fn with_active_record<R>(f: impl FnOnce(&mut SpanRecord) -> R) -> Opt
     Some(f(unsafe { &mut *active.cast::<SpanRecord>() }))
 }
 
-/// Stack storage for a synchronous call's span, declared by generated code
-/// before its guard: only a sampled span writes to it, so the guard stays
-/// small and an unrecorded call touches nothing else.
+/// Stack storage for a synchronous call's span, declared (pinned) by
+/// generated code before its guard: only a sampled span writes to it, so the
+/// guard stays small and an unrecorded call touches nothing else.
 ///
-/// Its parts drop in order: the span stops being active, then the record.
-pub struct SpanSlot(Option<(Option<ActiveScope>, SpanRecord, ContextGuard)>);
+/// Pinned, it cannot move while its span is active, and it is not freed
+/// before it drops; its parts drop in order: the span stops being active,
+/// then the record.
+pub struct SpanSlot(
+    Option<(Option<ActiveScope>, SpanRecord, ContextGuard)>,
+    PhantomPinned,
+);
 
 impl SpanSlot {
     #[allow(clippy::new_without_default)]
     #[inline(always)]
     pub const fn new() -> Self {
-        SpanSlot(None)
+        SpanSlot(None, PhantomPinned)
     }
 }
 
@@ -478,15 +498,16 @@ pub struct SyncSpan<'slot> {
     /// The sampled span's record in the slot (null: not sampled).
     record: *mut SpanRecord,
     unsampled_root: bool,
-    _slot: PhantomData<&'slot mut SpanSlot>,
+    _slot: PhantomData<Pin<&'slot mut SpanSlot>>,
 }
 
 impl<'slot> SyncSpan<'slot> {
     /// A span that records nothing.
     #[inline(always)]
-    pub(crate) fn inert(slot: &'slot mut SpanSlot) -> Self {
+    pub(crate) fn inert(slot: Pin<&'slot mut SpanSlot>) -> Self {
         SyncSpan {
-            slot,
+            // SAFETY: the slot is never moved out of.
+            slot: unsafe { slot.get_unchecked_mut() },
             record: std::ptr::null_mut(),
             unsampled_root: false,
             _slot: PhantomData,
@@ -496,10 +517,11 @@ impl<'slot> SyncSpan<'slot> {
     #[inline(always)]
     pub(crate) fn start(
         site: &'static TraceSite,
-        slot: &'slot mut SpanSlot,
+        slot: Pin<&'slot mut SpanSlot>,
         fill: Fill<'_>,
     ) -> Self {
-        let slot: *mut SpanSlot = slot;
+        // SAFETY: the slot is never moved out of.
+        let slot: *mut SpanSlot = unsafe { slot.get_unchecked_mut() };
         let mut unsampled_root = false;
         let mut record = std::ptr::null_mut();
         match begin(site, fill) {
@@ -536,9 +558,10 @@ impl<'slot> SyncSpan<'slot> {
 fn start_sampled(slot: &mut SpanSlot, record: SpanRecord, context: Context) -> *mut SpanRecord {
     let (active, record, _) = slot.0.insert((None, record, context.attach()));
     let record: *mut SpanRecord = record;
-    // SAFETY: the record stays in the caller's slot, borrowed by its guard,
-    // which reaches it only through `record` until `end_dropped` drops this
-    // scope (first) and takes the record.
+    // SAFETY: the record stays in the caller's pinned slot, which keeps the
+    // scope: it is reached only through `record` until `end_dropped` drops
+    // the scope (first) and takes the record, or the slot drops, the scope
+    // first.
     *active = Some(unsafe { SpanRecord::activate(record) });
     record
 }
@@ -603,8 +626,13 @@ impl AsyncSpan {
 
     /// Makes the span current for one poll of the future it instruments,
     /// until the returned scope is dropped (also when the poll unwinds).
+    ///
+    /// # Safety
+    ///
+    /// The scope must be dropped before this span moves or drops (keep it
+    /// in a local of the poll).
     #[inline]
-    pub(crate) fn enter_poll(&mut self) -> PollScope {
+    pub(crate) unsafe fn enter_poll(&mut self) -> PollScope {
         match &mut self.state {
             AsyncState::Inert => PollScope::Nothing,
             AsyncState::UnsampledRoot => {
