@@ -3,6 +3,17 @@
 //! - `tracing` (feature `tracing`): log events become events of the
 //!   sampled `#[traced]` span they happen in, and log lines carry its
 //!   trace and span ids.
+//! - `http_server` (feature `tower`; axum's routes with `axum`): a tower
+//!   layer giving each request a server span and the HTTP server metrics.
 
+#[cfg(feature = "tower")]
+pub mod http_server;
 #[cfg(feature = "tracing")]
 pub mod tracing;
+
+/// Renders the families the integrations own on `/metrics`.
+#[allow(unused_variables)]
+pub(crate) fn render_metrics(out: &mut String, service: &str) {
+    #[cfg(feature = "tower")]
+    http_server::render_http_server_metrics(out, service);
+}

@@ -513,14 +513,18 @@ impl Converter {
         let info = site.info;
         let extra = record.extra.map(|extra| *extra).unwrap_or_default();
         let mut attributes = Vec::with_capacity(3 + extra.attributes.len());
-        let function = if info.module.is_empty() {
-            Cow::Borrowed(info.function)
-        } else {
-            Cow::Owned(format!("{}::{}", info.module, info.function))
-        };
-        attributes.push(KeyValue::new("code.function.name", function));
-        attributes.push(KeyValue::new("code.file.path", info.file));
-        attributes.push(KeyValue::new("code.line.number", i64::from(info.line)));
+        // Spans of a function carry where it is; spans of a request made by
+        // an integration (no source file) do not.
+        if !info.file.is_empty() {
+            let function = if info.module.is_empty() {
+                Cow::Borrowed(info.function)
+            } else {
+                Cow::Owned(format!("{}::{}", info.module, info.function))
+            };
+            attributes.push(KeyValue::new("code.function.name", function));
+            attributes.push(KeyValue::new("code.file.path", info.file));
+            attributes.push(KeyValue::new("code.line.number", i64::from(info.line)));
+        }
         attributes.extend(extra.attributes);
         let mut events = SpanEvents::default();
         events.events = extra

@@ -165,6 +165,16 @@ impl SpanRecord {
         }
     }
 
+    /// Sets the span's status (as user code would: `Ok` is final).
+    pub(crate) fn set_status(&mut self, status: opentelemetry::trace::Status) {
+        self.apply(Update::Status(status));
+    }
+
+    /// Names the span (instead of its call site's name).
+    pub(crate) fn rename(&mut self, name: impl Into<Cow<'static, str>>) {
+        self.extra().name = Some(name.into());
+    }
+
     /// Adds an attribute (from `fields(...)`, `args(...)` or `ret`).
     #[inline]
     pub fn attribute(&mut self, key: &'static str, value: impl IntoAttributeValue) {
