@@ -45,7 +45,8 @@ impl Report {
         render_span_counters(&mut out);
         render_own_cost(&mut out);
         render_process_metrics(&mut out);
-        crate::integrations::render_metrics(&mut out, service);
+        #[cfg(feature = "tower")]
+        crate::integrations::http_server::render_http_server_metrics(&mut out, service);
         #[cfg(feature = "metrics-recorder")]
         if let Some(recorder) = &self.recorder {
             recorder.run_upkeep();

@@ -10,10 +10,3 @@
 pub mod http_server;
 #[cfg(feature = "tracing")]
 pub mod tracing;
-
-/// Renders the families the integrations own on `/metrics`.
-#[allow(unused_variables)]
-pub(crate) fn render_metrics(out: &mut String, service: &str) {
-    #[cfg(feature = "tower")]
-    http_server::render_http_server_metrics(out, service);
-}

@@ -166,11 +166,13 @@ impl SpanRecord {
     }
 
     /// Sets the span's status (as user code would: `Ok` is final).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn set_status(&mut self, status: opentelemetry::trace::Status) {
         self.apply(Update::Status(status));
     }
 
     /// Names the span (instead of its call site's name).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn rename(&mut self, name: impl Into<Cow<'static, str>>) {
         self.extra().name = Some(name.into());
     }
