@@ -1,26 +1,62 @@
 //! The tower layer on a real axum server: each request gets a server span
 //! named by its route, with the HTTP semantic-convention attributes, the
 //! remote parent from `traceparent`, `#[traced]` handlers as children, an
-//! Error status on 5xx, and the HTTP server metrics on `/metrics`.
+//! Error status on 5xx, and the HTTP server metrics on `/metrics`; a caller
+//! that did not sample is followed; cancelled requests are measured.
 //! `cargo test --features axum --test http_server`
 #![cfg(all(feature = "axum", not(feature = "disable-instrumentation")))]
 
-mod common;
-
+use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use telemark::integrations::http_server::HttpServerLayer;
-use telemark::opentelemetry::trace::{SpanKind, Status};
-use telemark::opentelemetry::Value;
-use telemark::traced;
+use telemark::opentelemetry::baggage::BaggageExt;
+use telemark::opentelemetry::trace::{SpanKind, Status, TraceContextExt};
+use telemark::opentelemetry::{Context, Value};
+use telemark::{traced, Telemetry, Traces};
 
-use common::span_fixture as fixture;
+struct Fixture {
+    telemetry: Telemetry,
+    exporter: InMemorySpanExporter,
+}
+
+/// Spans to memory with the default sampler: parent-based, roots sampled.
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        let telemetry = telemark::builder!()
+            .without_server()
+            .traces(Traces::exporter(exporter.clone()))
+            .start()
+            .unwrap();
+        Fixture {
+            telemetry,
+            exporter,
+        }
+    })
+}
+
+/// What a handler sees of the caller: its trace id, whether it sampled,
+/// and the `tenant` baggage.
+async fn caller_context() -> String {
+    let cx = Context::current();
+    let span = cx.span();
+    let context = span.span_context();
+    let tenant = cx
+        .baggage()
+        .get("tenant")
+        .map(|value| value.to_string())
+        .unwrap_or_default();
+    format!("{} {} {tenant}", context.trace_id(), context.is_sampled())
+}
 
 #[traced]
 async fn load_user(id: u64) -> String {
@@ -37,6 +73,7 @@ async fn serve() -> SocketAddr {
     let app = Router::new()
         .route("/users/{id}", get(user))
         .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+        .route("/context", get(caller_context))
         .layer(HttpServerLayer::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -44,8 +81,8 @@ async fn serve() -> SocketAddr {
     address
 }
 
-/// `GET path` with `headers`: the status code.
-async fn get_path(address: SocketAddr, path: &str, headers: &str) -> u16 {
+/// `GET path` with `headers`: the status code and the body.
+async fn get_with_body(address: SocketAddr, path: &str, headers: &str) -> (u16, String) {
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: tests/1.0\r\n{headers}Connection: close\r\n\r\n"
     );
@@ -54,10 +91,17 @@ async fn get_path(address: SocketAddr, path: &str, headers: &str) -> u16 {
         stream.write_all(request.as_bytes()).unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
-        response.split_whitespace().nth(1).unwrap().parse().unwrap()
+        let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+        (status, body)
     })
     .await
     .unwrap()
+}
+
+/// `GET path` with `headers`: the status code.
+async fn get_path(address: SocketAddr, path: &str, headers: &str) -> u16 {
+    get_with_body(address, path, headers).await.0
 }
 
 fn spans() -> Vec<SpanData> {
@@ -88,8 +132,8 @@ async fn requests_get_a_server_span_with_attributes_a_remote_parent_and_metrics(
     assert_eq!(get_path(address, "/fail", "").await, 500);
     assert_eq!(get_path(address, "/nowhere", "").await, 404);
 
-    let spans = spans();
-    let server = one(&spans, "GET /users/{id}");
+    let exported = spans();
+    let server = one(&exported, "GET /users/{id}");
     assert_eq!(server.span_kind, SpanKind::Server);
     assert_eq!(
         format!("{}", server.span_context.trace_id()),
@@ -111,17 +155,17 @@ async fn requests_get_a_server_span_with_attributes_a_remote_parent_and_metrics(
     }
     assert_eq!(attribute(&server, "code.function.name"), None);
     assert_eq!(server.status, Status::Unset);
-    let handler = one(&spans, "load_user");
+    let handler = one(&exported, "load_user");
     assert_eq!(handler.parent_span_id, server.span_context.span_id());
     assert_eq!(
         handler.span_context.trace_id(),
         server.span_context.trace_id()
     );
 
-    let failed = one(&spans, "GET /fail");
+    let failed = one(&exported, "GET /fail");
     assert_eq!(failed.status, Status::error(""));
     assert_eq!(attribute(&failed, "error.type"), Some(Value::from("500")));
-    let unrouted = one(&spans, "GET");
+    let unrouted = one(&exported, "GET");
     assert_eq!(attribute(&unrouted, "http.route"), None);
     assert_eq!(
         attribute(&unrouted, "http.response.status_code"),
@@ -133,16 +177,61 @@ async fn requests_get_a_server_span_with_attributes_a_remote_parent_and_metrics(
     prometheus_parse::Scrape::parse(lines).expect("valid exposition format");
     for line in [
         "# TYPE http_server_request_duration_seconds histogram",
-        r#"http_server_request_duration_seconds_count{service_name="telemark",http_request_method="GET",http_route="/users/{id}",http_response_status_code="200"} 1"#,
-        r#"http_server_request_duration_seconds_count{service_name="telemark",http_request_method="GET",http_route="/fail",http_response_status_code="500"} 1"#,
-        r#"http_server_request_duration_seconds_count{service_name="telemark",http_request_method="GET",http_response_status_code="404"} 1"#,
+        r#"http_server_request_duration_seconds_count{service_name="telemark",http_request_method="GET",url_scheme="http",http_route="/users/{id}",http_response_status_code="200"} 1"#,
+        r#"http_server_request_duration_seconds_count{service_name="telemark",http_request_method="GET",url_scheme="http",http_route="/fail",http_response_status_code="500",error_type="500"} 1"#,
+        r#"http_server_request_duration_seconds_count{service_name="telemark",http_request_method="GET",url_scheme="http",http_response_status_code="404"} 1"#,
         r#"http_server_active_requests{service_name="telemark",http_request_method="GET",url_scheme="http"} 0"#,
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
     }
     assert!(text.contains(
-        r#"http_server_request_duration_seconds_bucket{service_name="telemark",http_request_method="GET",http_route="/users/{id}",http_response_status_code="200",le="10"} 1"#
+        r#"http_server_request_duration_seconds_bucket{service_name="telemark",http_request_method="GET",url_scheme="http",http_route="/users/{id}",http_response_status_code="200",le="10"} 1"#
     ));
+
+    // A caller that did not sample: nothing is sampled here either, and the
+    // handler still sees the caller's trace and baggage.
+    let spans_before = spans().len();
+    let (status, body) = get_with_body(
+        address,
+        "/context",
+        "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00\r\nbaggage: tenant=acme\r\n",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, "0af7651916cd43dd8448eb211c80319c false acme");
+    assert_eq!(spans().len(), spans_before, "no span sampled");
+    // A sampled caller: the handler sees the request's own span.
+    let (_, body) = get_with_body(
+        address,
+        "/context",
+        "traceparent: 00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-01\r\nbaggage: tenant=acme\r\n",
+    )
+    .await;
+    assert_eq!(body, "0af7651916cd43dd8448eb211c80319d true acme");
+
+    // A request dropped before it is answered is measured as cancelled,
+    // and is no longer active.
+    let mut never = tower_layer::Layer::layer(&HttpServerLayer::new(), Never);
+    let request = axum::http::Request::post("/slow").body(()).unwrap();
+    let mut future = Box::pin(tower_service::Service::call(&mut never, request));
+    let waker = std::task::Waker::noop();
+    assert!(future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(waker))
+        .is_pending());
+    drop(future);
+    let text = fixture().telemetry.render_metrics();
+    for line in [
+        r#"http_server_request_duration_seconds_count{service_name="telemark",http_request_method="POST",url_scheme="http",error_type="cancelled"} 1"#,
+        r#"http_server_active_requests{service_name="telemark",http_request_method="POST",url_scheme="http"} 0"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+    let cancelled = one(&spans(), "POST");
+    assert_eq!(
+        attribute(&cancelled, "telemark.cancelled"),
+        Some(Value::Bool(true))
+    );
 
     // A route function that returns raw paths (what the cap is for): past
     // 1,000 series, requests are counted in the one overflow series.
@@ -173,8 +262,29 @@ async fn requests_get_a_server_span_with_attributes_a_remote_parent_and_metrics(
             )
         })
         .expect("the overflow series");
-    // 3 series above, so 997 raw paths have their own; 203 overflow.
-    assert!(overflow.ends_with(" 203"), "{overflow}");
+    // 5 series above, so 995 raw paths have their own; 205 overflow.
+    assert!(overflow.ends_with(" 205"), "{overflow}");
+}
+
+/// A service that never answers.
+#[derive(Clone)]
+struct Never;
+
+impl tower_service::Service<axum::http::Request<()>> for Never {
+    type Response = axum::http::Response<()>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Pending<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: axum::http::Request<()>) -> Self::Future {
+        std::future::pending()
+    }
 }
 
 /// A service answering 200 at once.

@@ -18,13 +18,14 @@ use std::sync::{Arc, LazyLock, RwLock};
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use opentelemetry::trace::Status;
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::{Status, TraceContextExt};
 
 use crate::clock::clock;
 use crate::metrics::exposition::{format_seconds, header, sample};
 use crate::propagation::extract_context;
 use crate::site::SiteInfo;
-use crate::trace::span::{AsyncSpan, FillOnce, Kind, SpanRecord, TraceSite};
+use crate::trace::span::{AsyncSpan, FillOnce, Kind, PollScope, SpanRecord, TraceSite};
 
 /// The call site of every request span: a server span with no source
 /// location (its name is set per request).
@@ -188,8 +189,11 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        let started = clock().raw();
         let method = method_label(request.method());
-        let route = self.route_of(&request);
+        let route = self
+            .route_of(&request)
+            .map(|route| bounded(route, MAX_ROUTE_BYTES));
         let scheme = request.uri().scheme_str().map_or("http", |scheme| {
             if scheme == "https" {
                 "https"
@@ -197,26 +201,40 @@ where
                 "http"
             }
         });
-        let active = active_requests(method, scheme);
-        active.fetch_add(1, Relaxed);
-        let span = {
-            let parent = extract_context(request.headers());
-            let _parent = parent.attach();
+        let parent = extract_context(request.headers());
+        let mut span = {
+            let _parent = parent.clone().attach();
             let mut fill = FillOnce::new(|record: &mut SpanRecord| {
                 fill_request(record, &request, method, route.as_deref(), scheme)
             });
             AsyncSpan::start(Some(&REQUEST_SITE), Some(&mut fill))
         };
-        let future = self.inner.call(request);
+        // Not sampled, the span is not current: the caller's context (its
+        // trace, its decision, its baggage) is, for the handler to follow.
+        let remote = (span.record().is_none()
+            && (parent.has_active_span() || !parent.baggage().is_empty()))
+        .then_some(parent);
+        let active = active_requests(method, scheme);
+        active.fetch_add(1, Relaxed);
+        // From here the state owns the request: it ends the span and counts
+        // the request however it ends (even if `call` panics).
+        let mut state = RequestState {
+            span,
+            remote,
+            method,
+            scheme,
+            route,
+            active,
+            start: started,
+            completed: false,
+        };
+        let future = {
+            let _current = state.enter();
+            self.inner.call(request)
+        };
         HttpServerFuture {
             inner: future,
-            state: Some(RequestState {
-                span,
-                method,
-                route,
-                active,
-                start: clock().raw(),
-            }),
+            state: Some(state),
         }
     }
 }
@@ -232,6 +250,23 @@ impl<S> HttpServerService<S> {
     }
 }
 
+/// Longest route kept (labels and span names), in bytes.
+pub const MAX_ROUTE_BYTES: usize = 256;
+/// Longest text kept from a request in a span attribute, in bytes.
+const MAX_ATTRIBUTE_BYTES: usize = 1_024;
+
+/// `text`, cut at a character boundary to at most `limit` bytes.
+fn bounded(mut text: String, limit: usize) -> String {
+    if text.len() > limit {
+        let mut end = limit;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
 /// The request's attributes and the span's name, on a sampled span.
 fn fill_request<B>(
     record: &mut SpanRecord,
@@ -240,26 +275,35 @@ fn fill_request<B>(
     route: Option<&str>,
     scheme: &'static str,
 ) {
+    // An unknown method is named `HTTP`, with the original kept aside.
+    let name_method = if method == "_OTHER" { "HTTP" } else { method };
     record.rename(match route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
+        Some(route) => format!("{name_method} {route}"),
+        None => name_method.to_owned(),
     });
     record.attribute("http.request.method", method);
+    if method == "_OTHER" {
+        let original = bounded(request.method().as_str().to_owned(), MAX_ATTRIBUTE_BYTES);
+        record.attribute("http.request.method_original", original);
+    }
     if let Some(route) = route {
         record.attribute("http.route", route.to_owned());
     }
-    record.attribute("url.path", request.uri().path().to_owned());
+    let path = bounded(request.uri().path().to_owned(), MAX_ATTRIBUTE_BYTES);
+    record.attribute("url.path", path);
     record.attribute("url.scheme", scheme);
     let host = request.uri().host().map(str::to_owned).or_else(|| {
         let host = request.headers().get(http::header::HOST)?.to_str().ok()?;
+        let authority: http::uri::Authority = host.parse().ok()?;
+        let host = authority.host();
         Some(
-            host.rsplit_once(':')
-                .map_or(host, |(name, _)| name)
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
                 .to_owned(),
         )
     });
     if let Some(host) = host {
-        record.attribute("server.address", host);
+        record.attribute("server.address", bounded(host, MAX_ATTRIBUTE_BYTES));
     }
     record.attribute(
         "network.protocol.version",
@@ -270,23 +314,75 @@ fn fill_request<B>(
         .get(http::header::USER_AGENT)
         .and_then(|agent| agent.to_str().ok())
     {
-        record.attribute("user_agent.original", agent.to_owned());
+        let agent = bounded(agent.to_owned(), MAX_ATTRIBUTE_BYTES);
+        record.attribute("user_agent.original", agent);
     }
+}
+
+/// How a request ended, for `error_type` (with the status code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Ending {
+    /// Answered: `error_type` is the status code of a 5xx.
+    Answered,
+    /// The inner service returned an error: `service_error`.
+    ServiceError,
+    /// Dropped before it was answered (client gone, timeout): `cancelled`.
+    Cancelled,
 }
 
 struct RequestState {
     span: AsyncSpan,
+    /// The caller's context, current during polls when the span is not.
+    remote: Option<opentelemetry::Context>,
     method: &'static str,
+    scheme: &'static str,
     route: Option<String>,
     active: &'static AtomicI64,
     start: u64,
+    completed: bool,
+}
+
+/// What the inner service runs inside, for one poll (or its call).
+enum Current {
+    Span(#[allow(dead_code)] PollScope),
+    Remote(#[allow(dead_code)] opentelemetry::ContextGuard),
+}
+
+impl RequestState {
+    /// Makes the request's span (or, not sampled, the caller's context)
+    /// current until the returned value drops.
+    fn enter(&mut self) -> Current {
+        match &self.remote {
+            Some(remote) => Current::Remote(remote.clone().attach()),
+            // SAFETY: a local of the poll or call, dropped before the state
+            // moves.
+            None => Current::Span(unsafe { self.span.enter_poll() }),
+        }
+    }
+
+    /// Records the request's duration as it ended.
+    fn measure(&self, status: u16, ending: Ending) {
+        let clock = clock();
+        let nanos = clock.delta_as_nanos(self.start, clock.raw());
+        let key = SeriesKey {
+            method: self.method,
+            scheme: self.scheme,
+            status,
+            ending,
+        };
+        request_durations(key, self.route.as_deref()).record(nanos);
+    }
 }
 
 impl Drop for RequestState {
     /// The request ended (answered, failed or dropped): it is no longer
-    /// active; the span ends with it.
+    /// active, and if it was not answered it is measured as cancelled; the
+    /// span ends with it (as cancelled, or as failed while a panic unwinds).
     fn drop(&mut self) {
         self.active.fetch_sub(1, Relaxed);
+        if !self.completed {
+            self.measure(0, Ending::Cancelled);
+        }
     }
 }
 
@@ -312,16 +408,13 @@ where
             panic!("a request future was polled after it completed");
         };
         let poll = {
-            // SAFETY: a local of this poll, dropped before the state moves.
-            let _current = unsafe { state.span.enter_poll() };
+            let _current = state.enter();
             this.inner.poll(cx)
         };
         let Poll::Ready(result) = poll else {
             return Poll::Pending;
         };
         if let Some(mut state) = this.state.take() {
-            let clock = clock();
-            let nanos = clock.delta_as_nanos(state.start, clock.raw());
             let status = result.as_ref().ok().map(|response| response.status());
             if let Some(record) = state.span.record() {
                 match (&result, status) {
@@ -339,8 +432,11 @@ where
                     _ => {}
                 }
             }
-            let code = status.map_or(0, |status| status.as_u16());
-            request_durations(state.method, state.route.as_deref(), code).record(nanos);
+            match status {
+                Some(status) => state.measure(status.as_u16(), Ending::Answered),
+                None => state.measure(0, Ending::ServiceError),
+            }
+            state.completed = true;
             state.span.complete();
         }
         Poll::Ready(result)
@@ -372,10 +468,32 @@ impl Durations {
     }
 }
 
-/// One `(method, status code)` series of a route.
-struct RouteSeries {
+/// What tells apart the series of one route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SeriesKey {
     method: &'static str,
+    scheme: &'static str,
+    /// 0: no response.
     status: u16,
+    ending: Ending,
+}
+
+impl SeriesKey {
+    /// `error_type`: the status code of a 5xx, `service_error` or
+    /// `cancelled`; `None` for a request that did not fail.
+    fn error_type(&self) -> Option<String> {
+        match self.ending {
+            Ending::Answered if self.status >= 500 => Some(self.status.to_string()),
+            Ending::Answered => None,
+            Ending::ServiceError => Some("service_error".to_owned()),
+            Ending::Cancelled => Some("cancelled".to_owned()),
+        }
+    }
+}
+
+/// One series of a route.
+struct RouteSeries {
+    key: SeriesKey,
     durations: &'static Durations,
 }
 
@@ -393,34 +511,28 @@ static DURATIONS: LazyLock<RwLock<Routes>> = LazyLock::new(Default::default);
 static ACTIVE: LazyLock<RwLock<HashMap<(&'static str, &'static str), &'static AtomicI64>>> =
     LazyLock::new(Default::default);
 
-fn find(
-    routes: &Routes,
-    method: &'static str,
-    route: &str,
-    status: u16,
-) -> Option<&'static Durations> {
+fn find(routes: &Routes, key: SeriesKey, route: &str) -> Option<&'static Durations> {
     routes
         .by_route
         .get(route)?
         .iter()
-        .find(|series| series.method == method && series.status == status)
+        .find(|series| series.key == key)
         .map(|series| series.durations)
 }
 
-/// The series of one `(method, route, status)`: a read lock and a lookup
-/// by the route's text, without allocating once it exists.
-fn request_durations(method: &'static str, route: Option<&str>, status: u16) -> &'static Durations {
+/// The series of `key` on `route`: a read lock and a lookup by the route's
+/// text, without allocating once it exists.
+fn request_durations(key: SeriesKey, route: Option<&str>) -> &'static Durations {
     let route = route.unwrap_or("");
     if let Some(found) = find(
         &DURATIONS.read().unwrap_or_else(|e| e.into_inner()),
-        method,
+        key,
         route,
-        status,
     ) {
         return found;
     }
     let mut routes = DURATIONS.write().unwrap_or_else(|e| e.into_inner());
-    if let Some(found) = find(&routes, method, route, status) {
+    if let Some(found) = find(&routes, key, route) {
         return found;
     }
     if routes.series >= MAX_ROUTE_SERIES {
@@ -437,11 +549,7 @@ fn request_durations(method: &'static str, route: Option<&str>, status: u16) -> 
         .by_route
         .entry(route.to_owned())
         .or_default()
-        .push(RouteSeries {
-            method,
-            status,
-            durations,
-        });
+        .push(RouteSeries { key, durations });
     durations
 }
 
@@ -497,17 +605,25 @@ pub(crate) fn render_http_server_metrics(out: &mut String, service: &str) {
         let mut names: Vec<&String> = routes.by_route.keys().collect();
         names.sort();
         for route in names {
-            for series in &routes.by_route[route] {
-                let status = series.status.to_string();
+            let mut series: Vec<&RouteSeries> = routes.by_route[route].iter().collect();
+            series.sort_by_key(|series| series.key);
+            for series in series {
+                let key = series.key;
+                let status = key.status.to_string();
+                let error_type = key.error_type();
                 let mut labels = vec![
                     ("service_name", service),
-                    ("http_request_method", series.method),
+                    ("http_request_method", key.method),
+                    ("url_scheme", key.scheme),
                 ];
                 if !route.is_empty() {
                     labels.push(("http_route", route));
                 }
-                if series.status != 0 {
+                if key.status != 0 {
                     labels.push(("http_response_status_code", &status));
+                }
+                if let Some(error_type) = &error_type {
+                    labels.push(("error_type", error_type));
                 }
                 render_durations(out, &labels, series.durations);
             }
