@@ -15,39 +15,20 @@ use telemark::opentelemetry::trace::{
     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
 };
 use telemark::opentelemetry::Context;
-use telemark::opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
-use telemark::{counted, timed, traced, Telemetry, Traces};
+use telemark::opentelemetry_sdk::trace::SpanData;
+use telemark::{counted, timed, traced};
 
-struct Fixture {
-    telemetry: Telemetry,
-    exporter: InMemorySpanExporter,
-}
+use common::SpanFixture;
 
 /// Telemetry serving `/metrics`, exporting spans to memory with the
 /// default sampler (parent-based, every root sampled).
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let telemetry = telemark::builder!()
-            .listen("127.0.0.1:0")
-            .traces(Traces::exporter(exporter.clone()))
-            .start()
-            .expect("telemetry starts");
-        Fixture {
-            telemetry,
-            exporter,
-        }
-    })
+fn fixture() -> &'static SpanFixture {
+    static FIXTURE: OnceLock<SpanFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| common::memory_traces(telemark::builder!().listen("127.0.0.1:0")))
 }
 
 fn span(name: &str) -> SpanData {
-    let fixture = fixture();
-    assert!(fixture.telemetry.flush_traces(Duration::from_secs(5)));
-    let spans = fixture.exporter.get_finished_spans().unwrap();
-    let found: Vec<_> = spans.into_iter().filter(|span| span.name == name).collect();
-    assert_eq!(found.len(), 1, "one span {name}");
-    found.into_iter().next().unwrap()
+    common::exported_span(fixture(), name)
 }
 
 /// An exemplar read off a sample line.

@@ -6,6 +6,8 @@
 //! `cargo test --features axum --test http_server`
 #![cfg(all(feature = "axum", not(feature = "disable-instrumentation")))]
 
+mod common;
+
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -15,33 +17,19 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
+use opentelemetry_sdk::trace::SpanData;
 use telemark::integrations::http_server::HttpServerLayer;
 use telemark::opentelemetry::baggage::BaggageExt;
 use telemark::opentelemetry::trace::{SpanKind, Status, TraceContextExt};
 use telemark::opentelemetry::{Context, Value};
-use telemark::{traced, Telemetry, Traces};
+use telemark::traced;
 
-struct Fixture {
-    telemetry: Telemetry,
-    exporter: InMemorySpanExporter,
-}
+use common::SpanFixture;
 
 /// Spans to memory with the default sampler: parent-based, roots sampled.
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let telemetry = telemark::builder!()
-            .without_server()
-            .traces(Traces::exporter(exporter.clone()))
-            .start()
-            .unwrap();
-        Fixture {
-            telemetry,
-            exporter,
-        }
-    })
+fn fixture() -> &'static SpanFixture {
+    static FIXTURE: OnceLock<SpanFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| common::memory_traces(telemark::builder!().without_server()))
 }
 
 /// What a handler sees of the caller: its trace id, whether it sampled,
@@ -211,7 +199,7 @@ async fn requests_get_a_server_span_with_attributes_a_remote_parent_and_metrics(
 
     // A request dropped before it is answered is measured as cancelled,
     // and is no longer active.
-    let mut never = tower_layer::Layer::layer(&HttpServerLayer::new(), Never);
+    let mut never = tower_layer::Layer::layer(&HttpServerLayer::new(), Answer { never: true });
     let request = axum::http::Request::post("/slow").body(()).unwrap();
     let mut future = Box::pin(tower_service::Service::call(&mut never, request));
     let waker = std::task::Waker::noop();
@@ -237,7 +225,7 @@ async fn requests_get_a_server_span_with_attributes_a_remote_parent_and_metrics(
     // 1,000 series, requests are counted in the one overflow series.
     let mut raw_paths = tower_layer::Layer::layer(
         &HttpServerLayer::new().route(|_, uri| Some(uri.path().to_owned())),
-        Answer,
+        Answer { never: false },
     );
     for n in 0..1_200 {
         let request = axum::http::Request::get(format!("/raw/{n}"))
@@ -266,35 +254,18 @@ async fn requests_get_a_server_span_with_attributes_a_remote_parent_and_metrics(
     assert!(overflow.ends_with(" 205"), "{overflow}");
 }
 
-/// A service that never answers.
+/// A service answering 200 at once, or never.
 #[derive(Clone)]
-struct Never;
-
-impl tower_service::Service<axum::http::Request<()>> for Never {
-    type Response = axum::http::Response<()>;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Pending<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: axum::http::Request<()>) -> Self::Future {
-        std::future::pending()
-    }
+struct Answer {
+    never: bool,
 }
 
-/// A service answering 200 at once.
-#[derive(Clone)]
-struct Answer;
+type Answered = Result<axum::http::Response<()>, std::convert::Infallible>;
 
 impl tower_service::Service<axum::http::Request<()>> for Answer {
     type Response = axum::http::Response<()>;
     type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Answered> + Send>>;
 
     fn poll_ready(
         &mut self,
@@ -304,6 +275,10 @@ impl tower_service::Service<axum::http::Request<()>> for Answer {
     }
 
     fn call(&mut self, _: axum::http::Request<()>) -> Self::Future {
-        std::future::ready(Ok(axum::http::Response::new(())))
+        if self.never {
+            Box::pin(std::future::pending())
+        } else {
+            Box::pin(std::future::ready(Ok(axum::http::Response::new(()))))
+        }
     }
 }

@@ -18,14 +18,8 @@ use telemark::traced;
 
 use common::span_fixture as fixture;
 
-/// The one exported span named `name`.
 fn exported(name: &str) -> SpanData {
-    let fixture = fixture();
-    assert!(fixture.telemetry.flush_traces(Duration::from_secs(5)));
-    let spans = fixture.exporter.get_finished_spans().unwrap();
-    let found: Vec<_> = spans.into_iter().filter(|span| span.name == name).collect();
-    assert_eq!(found.len(), 1, "one span named {name}");
-    found.into_iter().next().unwrap()
+    common::exported_span(fixture(), name)
 }
 
 fn attribute(span: &SpanData, key: &str) -> Option<Value> {

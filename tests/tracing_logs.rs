@@ -8,7 +8,6 @@ mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use opentelemetry_sdk::trace::SpanData;
 use telemark::integrations::tracing::{SpanEventLayer, TraceIdFormat};
@@ -20,12 +19,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use common::span_fixture as fixture;
 
 fn exported(name: &str) -> SpanData {
-    let fixture = fixture();
-    assert!(fixture.telemetry.flush_traces(Duration::from_secs(5)));
-    let spans = fixture.exporter.get_finished_spans().unwrap();
-    let found: Vec<_> = spans.into_iter().filter(|span| span.name == name).collect();
-    assert_eq!(found.len(), 1, "one span named {name}");
-    found.into_iter().next().unwrap()
+    common::exported_span(fixture(), name)
 }
 
 /// Log lines written by `fmt`, captured.

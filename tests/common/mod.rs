@@ -134,3 +134,28 @@ pub fn span_fixture() -> &'static SpanFixture {
         }
     })
 }
+
+/// Telemetry from `builder`, exporting every span to memory with the
+/// default sampler (parent-based, roots sampled).
+pub fn memory_traces(builder: telemark::telemetry::TelemetryBuilder) -> SpanFixture {
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let telemetry = builder
+        .traces(telemark::Traces::exporter(exporter.clone()))
+        .start()
+        .expect("telemetry starts");
+    SpanFixture {
+        telemetry,
+        exporter,
+    }
+}
+
+/// The one span named `name` that `fixture` exported, after a flush.
+pub fn exported_span(fixture: &SpanFixture, name: &str) -> opentelemetry_sdk::trace::SpanData {
+    assert!(fixture
+        .telemetry
+        .flush_traces(std::time::Duration::from_secs(5)));
+    let spans = fixture.exporter.get_finished_spans().unwrap();
+    let mut found: Vec<_> = spans.into_iter().filter(|span| span.name == name).collect();
+    assert_eq!(found.len(), 1, "one span named {name}");
+    found.remove(0)
+}

@@ -41,27 +41,10 @@ static REQUEST_SITE: TraceSite = TraceSite {
     info: &REQUEST_INFO,
 };
 
-/// Bounds of `http.server.request.duration`, in seconds: the OpenTelemetry
-/// semantic conventions' advice.
-pub const REQUEST_DURATION_BUCKETS: [f64; 14] = [
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
-const BOUND_NANOS: [u64; 14] = [
-    5_000_000,
-    10_000_000,
-    25_000_000,
-    50_000_000,
-    75_000_000,
-    100_000_000,
-    250_000_000,
-    500_000_000,
-    750_000_000,
-    1_000_000_000,
-    2_500_000_000,
-    5_000_000_000,
-    7_500_000_000,
-    10_000_000_000,
-];
+/// Bounds of `http.server.request.duration` in nanoseconds: the
+/// OpenTelemetry semantic conventions' advice, 5 ms to 10 s, which is also
+/// the Autometrics default set.
+const BOUND_NANOS: [u64; 14] = telemark_limits::DEFAULT_BUCKET_NANOS;
 
 /// Most `(method, route, status)` series of the request duration; requests
 /// beyond them are counted in one series labelled
