@@ -46,7 +46,10 @@ impl Report {
         render_own_cost(&mut out);
         render_process_metrics(&mut out);
         #[cfg(feature = "tower")]
-        crate::integrations::http_server::render_http_server_metrics(&mut out, service);
+        {
+            crate::integrations::http_server::render_http_server_metrics(&mut out, service);
+            crate::integrations::http_client::render_http_client_metrics(&mut out, service);
+        }
         #[cfg(feature = "metrics-recorder")]
         if let Some(recorder) = &self.recorder {
             recorder.run_upkeep();

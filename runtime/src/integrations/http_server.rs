@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock, RwLock};
 use std::task::{Context, Poll};
 
@@ -21,8 +21,11 @@ use http::{Request, Response};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{Status, TraceContextExt};
 
+use super::http_metrics::{
+    bounded, method_label, protocol_version, DurationFamily, Ending, SeriesKey, MAX_SERIES,
+};
 use crate::clock::clock;
-use crate::metrics::exposition::{format_seconds, header, sample};
+use crate::metrics::exposition::{header, sample};
 use crate::propagation::extract_context;
 use crate::site::SiteInfo;
 use crate::trace::span::{AsyncSpan, FillOnce, Kind, PollScope, SpanRecord, TraceSite};
@@ -40,16 +43,6 @@ static REQUEST_SITE: TraceSite = TraceSite {
     kind: Kind::Server,
     info: &REQUEST_INFO,
 };
-
-/// Bounds of `http.server.request.duration` in nanoseconds: the
-/// OpenTelemetry semantic conventions' advice, 5 ms to 10 s, which is also
-/// the Autometrics default set.
-const BOUND_NANOS: [u64; 14] = telemark_limits::DEFAULT_BUCKET_NANOS;
-
-/// Most `(method, route, status)` series of the request duration; requests
-/// beyond them are counted in one series labelled
-/// `otel_metric_overflow="true"`, as the OpenTelemetry SDK does.
-pub const MAX_ROUTE_SERIES: usize = 1_000;
 
 /// Adds a server span and the HTTP server metrics to every request of the
 /// service it wraps (a tower `Layer`; with axum, `Router::layer`).
@@ -132,32 +125,6 @@ pub struct HttpServerService<S> {
     layer: HttpServerLayer,
 }
 
-/// The standard methods, as recorded; anything else is `_OTHER`.
-fn method_label(method: &http::Method) -> &'static str {
-    match *method {
-        http::Method::GET => "GET",
-        http::Method::POST => "POST",
-        http::Method::PUT => "PUT",
-        http::Method::DELETE => "DELETE",
-        http::Method::PATCH => "PATCH",
-        http::Method::HEAD => "HEAD",
-        http::Method::OPTIONS => "OPTIONS",
-        http::Method::CONNECT => "CONNECT",
-        http::Method::TRACE => "TRACE",
-        _ => "_OTHER",
-    }
-}
-
-fn protocol_version(version: http::Version) -> &'static str {
-    match version {
-        http::Version::HTTP_09 => "0.9",
-        http::Version::HTTP_10 => "1.0",
-        http::Version::HTTP_2 => "2",
-        http::Version::HTTP_3 => "3",
-        _ => "1.1",
-    }
-}
-
 impl<S, B, ResponseBody> tower_service::Service<Request<B>> for HttpServerService<S>
 where
     S: tower_service::Service<Request<B>, Response = Response<ResponseBody>>,
@@ -233,22 +200,23 @@ impl<S> HttpServerService<S> {
     }
 }
 
+/// Most `(method, scheme, route, status, error)` series of the request
+/// duration; requests beyond them are counted in one series labelled
+/// `otel_metric_overflow="true"`, as the OpenTelemetry SDK does.
+pub const MAX_ROUTE_SERIES: usize = MAX_SERIES;
+
+/// The request duration, by route.
+static SERVER_DURATIONS: DurationFamily = DurationFamily::new(
+    "http_server_request_duration_seconds",
+    "Duration of HTTP server requests.",
+    "http_route",
+    false,
+);
+
 /// Longest route kept (labels and span names), in bytes.
 pub const MAX_ROUTE_BYTES: usize = 256;
 /// Longest text kept from a request in a span attribute, in bytes.
 const MAX_ATTRIBUTE_BYTES: usize = 1_024;
-
-/// `text`, cut at a character boundary to at most `limit` bytes.
-fn bounded(mut text: String, limit: usize) -> String {
-    if text.len() > limit {
-        let mut end = limit;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
-}
 
 /// The request's attributes and the span's name, on a sampled span.
 fn fill_request<B>(
@@ -302,17 +270,6 @@ fn fill_request<B>(
     }
 }
 
-/// How a request ended, for `error_type` (with the status code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Ending {
-    /// Answered: `error_type` is the status code of a 5xx.
-    Answered,
-    /// The inner service returned an error: `service_error`.
-    ServiceError,
-    /// Dropped before it was answered (client gone, timeout): `cancelled`.
-    Cancelled,
-}
-
 struct RequestState {
     span: AsyncSpan,
     /// The caller's context, current during polls when the span is not.
@@ -350,10 +307,13 @@ impl RequestState {
         let key = SeriesKey {
             method: self.method,
             scheme: self.scheme,
+            port: 0,
             status,
             ending,
         };
-        request_durations(key, self.route.as_deref()).record(nanos);
+        SERVER_DURATIONS
+            .series(key, self.route.as_deref())
+            .record(nanos);
     }
 }
 
@@ -417,7 +377,7 @@ where
             }
             match status {
                 Some(status) => state.measure(status.as_u16(), Ending::Answered),
-                None => state.measure(0, Ending::ServiceError),
+                None => state.measure(0, Ending::Failed("service_error")),
             }
             state.completed = true;
             state.span.complete();
@@ -426,115 +386,9 @@ where
     }
 }
 
-/// One series of the request duration: cumulative only at render.
-struct Durations {
-    /// Per bound, then above the last.
-    buckets: [AtomicU64; 15],
-    sum_nanos: AtomicU64,
-}
-
-impl Durations {
-    fn new() -> Self {
-        Durations {
-            buckets: Default::default(),
-            sum_nanos: AtomicU64::new(0),
-        }
-    }
-
-    fn record(&self, nanos: u64) {
-        let slot = BOUND_NANOS
-            .iter()
-            .position(|&bound| nanos <= bound)
-            .unwrap_or(BOUND_NANOS.len());
-        self.buckets[slot].fetch_add(1, Relaxed);
-        self.sum_nanos.fetch_add(nanos, Relaxed);
-    }
-}
-
-/// What tells apart the series of one route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct SeriesKey {
-    method: &'static str,
-    scheme: &'static str,
-    /// 0: no response.
-    status: u16,
-    ending: Ending,
-}
-
-impl SeriesKey {
-    /// `error_type`: the status code of a 5xx, `service_error` or
-    /// `cancelled`; `None` for a request that did not fail.
-    fn error_type(&self) -> Option<String> {
-        match self.ending {
-            Ending::Answered if self.status >= 500 => Some(self.status.to_string()),
-            Ending::Answered => None,
-            Ending::ServiceError => Some("service_error".to_owned()),
-            Ending::Cancelled => Some("cancelled".to_owned()),
-        }
-    }
-}
-
-/// One series of a route.
-struct RouteSeries {
-    key: SeriesKey,
-    durations: &'static Durations,
-}
-
-/// The request duration series by route (`""`: unknown), each created on
-/// first use and never freed (at most [`MAX_ROUTE_SERIES`], then the
-/// overflow series).
-#[derive(Default)]
-struct Routes {
-    by_route: HashMap<String, Vec<RouteSeries>>,
-    series: usize,
-    overflow: Option<&'static Durations>,
-}
-
-static DURATIONS: LazyLock<RwLock<Routes>> = LazyLock::new(Default::default);
+/// The in-flight gauges by `(method, scheme)`.
 static ACTIVE: LazyLock<RwLock<HashMap<(&'static str, &'static str), &'static AtomicI64>>> =
     LazyLock::new(Default::default);
-
-fn find(routes: &Routes, key: SeriesKey, route: &str) -> Option<&'static Durations> {
-    routes
-        .by_route
-        .get(route)?
-        .iter()
-        .find(|series| series.key == key)
-        .map(|series| series.durations)
-}
-
-/// The series of `key` on `route`: a read lock and a lookup by the route's
-/// text, without allocating once it exists.
-fn request_durations(key: SeriesKey, route: Option<&str>) -> &'static Durations {
-    let route = route.unwrap_or("");
-    if let Some(found) = find(
-        &DURATIONS.read().unwrap_or_else(|e| e.into_inner()),
-        key,
-        route,
-    ) {
-        return found;
-    }
-    let mut routes = DURATIONS.write().unwrap_or_else(|e| e.into_inner());
-    if let Some(found) = find(&routes, key, route) {
-        return found;
-    }
-    if routes.series >= MAX_ROUTE_SERIES {
-        if let Some(overflow) = routes.overflow {
-            return overflow;
-        }
-        let overflow: &'static Durations = Box::leak(Box::new(Durations::new()));
-        routes.overflow = Some(overflow);
-        return overflow;
-    }
-    let durations: &'static Durations = Box::leak(Box::new(Durations::new()));
-    routes.series += 1;
-    routes
-        .by_route
-        .entry(route.to_owned())
-        .or_default()
-        .push(RouteSeries { key, durations });
-    durations
-}
 
 /// The in-flight gauge of `(method, scheme)`: at most 10 × 2 of them, never
 /// freed.
@@ -553,70 +407,9 @@ fn active_requests(method: &'static str, scheme: &'static str) -> &'static Atomi
         .or_insert_with(|| Box::leak(Box::new(AtomicI64::new(0))))
 }
 
-/// Renders one request duration series with `labels`.
-fn render_durations(out: &mut String, labels: &[(&str, &str)], series: &Durations) {
-    let name = "http_server_request_duration_seconds";
-    let mut cumulative = 0;
-    for (slot, count) in series.buckets.iter().enumerate() {
-        cumulative += count.load(Relaxed);
-        let le = BOUND_NANOS
-            .get(slot)
-            .map_or_else(|| "+Inf".to_owned(), |bound| format_seconds(*bound));
-        let with_le = labels.iter().copied().chain([("le", le.as_str())]);
-        sample(out, &format!("{name}_bucket"), with_le, cumulative);
-    }
-    let sum = series.sum_nanos.load(Relaxed) as f64 / 1e9;
-    sample(out, &format!("{name}_sum"), labels.iter().copied(), sum);
-    sample(
-        out,
-        &format!("{name}_count"),
-        labels.iter().copied(),
-        cumulative,
-    );
-}
-
 /// Renders the HTTP server families, if any request was served.
 pub(crate) fn render_http_server_metrics(out: &mut String, service: &str) {
-    let routes = DURATIONS.read().unwrap_or_else(|e| e.into_inner());
-    if routes.series > 0 || routes.overflow.is_some() {
-        header(
-            out,
-            "http_server_request_duration_seconds",
-            "histogram",
-            "Duration of HTTP server requests.",
-        );
-        let mut names: Vec<&String> = routes.by_route.keys().collect();
-        names.sort();
-        for route in names {
-            let mut series: Vec<&RouteSeries> = routes.by_route[route].iter().collect();
-            series.sort_by_key(|series| series.key);
-            for series in series {
-                let key = series.key;
-                let status = key.status.to_string();
-                let error_type = key.error_type();
-                let mut labels = vec![
-                    ("service_name", service),
-                    ("http_request_method", key.method),
-                    ("url_scheme", key.scheme),
-                ];
-                if !route.is_empty() {
-                    labels.push(("http_route", route));
-                }
-                if key.status != 0 {
-                    labels.push(("http_response_status_code", &status));
-                }
-                if let Some(error_type) = &error_type {
-                    labels.push(("error_type", error_type));
-                }
-                render_durations(out, &labels, series.durations);
-            }
-        }
-        if let Some(overflow) = routes.overflow {
-            let labels = [("service_name", service), ("otel_metric_overflow", "true")];
-            render_durations(out, &labels, overflow);
-        }
-    }
-    drop(routes);
+    SERVER_DURATIONS.render(out, service);
     let active = ACTIVE.read().unwrap_or_else(|e| e.into_inner());
     if !active.is_empty() {
         let name = "http_server_active_requests";

@@ -5,7 +5,13 @@
 //!   trace and span ids.
 //! - `http_server` (feature `tower`; axum's routes with `axum`): a tower
 //!   layer giving each request a server span and the HTTP server metrics.
+//! - `http_client` (feature `tower`; reqwest with `reqwest`): a client span,
+//!   propagation headers and the HTTP client metrics per outgoing request.
 
+#[cfg(feature = "tower")]
+pub mod http_client;
+#[cfg(feature = "tower")]
+mod http_metrics;
 #[cfg(feature = "tower")]
 pub mod http_server;
 #[cfg(feature = "tracing")]
