@@ -15,10 +15,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, Request, Response, StatusCode};
-use opentelemetry::trace::Status;
 
-use super::http_metrics::{
-    bounded, method_label, protocol_version, DurationFamily, Ending, SeriesKey,
+use super::http_common::{
+    bounded, host_name, method_label, name_by_method, protocol_version, record_failure,
+    record_status, scheme_of, DurationFamily, Ending, SeriesKey, MAX_TEXT_BYTES,
 };
 use crate::clock::clock;
 use crate::propagation::inject_context;
@@ -46,9 +46,6 @@ static CLIENT_DURATIONS: DurationFamily = DurationFamily::new(
     true,
 );
 
-/// Longest text kept from a request in a label or an attribute, in bytes.
-const MAX_TEXT_BYTES: usize = 1_024;
-
 /// One outgoing request: its span and its measurement, from its start to
 /// its answer (or its drop: then it is measured as cancelled).
 pub(crate) struct ClientRequest {
@@ -66,34 +63,13 @@ impl ClientRequest {
     pub(crate) fn start(method: &http::Method, uri: &http::Uri, version: http::Version) -> Self {
         let start = clock().raw();
         let method_name = method_label(method);
-        let scheme = match uri.scheme_str() {
-            Some("https") => "https",
-            _ => "http",
-        };
-        let address = uri.host().map(|host| {
-            bounded(
-                host.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned(),
-                MAX_TEXT_BYTES,
-            )
-        });
+        let scheme = scheme_of(uri);
+        let address = uri.host().map(host_name);
         let port = uri
             .port_u16()
             .unwrap_or(if scheme == "https" { 443 } else { 80 });
         let mut fill = FillOnce::new(|record: &mut SpanRecord| {
-            // An unknown method is named `HTTP`, as the conventions say.
-            let name = if method_name == "_OTHER" {
-                "HTTP"
-            } else {
-                method_name
-            };
-            record.rename(name);
-            record.attribute("http.request.method", method_name);
-            if method_name == "_OTHER" {
-                let original = bounded(method.as_str().to_owned(), MAX_TEXT_BYTES);
-                record.attribute("http.request.method_original", original);
-            }
+            name_by_method(record, method_name, method, None);
             if let Some(address) = &address {
                 record.attribute("server.address", address.clone());
             }
@@ -135,17 +111,8 @@ impl ClientRequest {
     pub(crate) fn finish(mut self, outcome: Result<StatusCode, (&'static str, String)>) {
         if let Some(record) = self.span.record() {
             match &outcome {
-                Ok(status) => {
-                    record.attribute("http.response.status_code", i64::from(status.as_u16()));
-                    if status.is_client_error() || status.is_server_error() {
-                        record.attribute("error.type", status.as_u16().to_string());
-                        record.set_status(Status::error(""));
-                    }
-                }
-                Err((why, message)) => {
-                    record.attribute("error.type", *why);
-                    record.set_status(Status::error(message.clone()));
-                }
+                Ok(status) => record_status(record, *status, true),
+                Err((why, message)) => record_failure(record, why, message.clone()),
             }
         }
         match outcome {

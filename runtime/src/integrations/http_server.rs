@@ -19,10 +19,11 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use opentelemetry::baggage::BaggageExt;
-use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::trace::TraceContextExt;
 
-use super::http_metrics::{
-    bounded, method_label, protocol_version, DurationFamily, Ending, SeriesKey, MAX_SERIES,
+use super::http_common::{
+    bounded, host_name, method_label, name_by_method, protocol_version, record_failure,
+    record_status, scheme_of, DurationFamily, Ending, SeriesKey, MAX_SERIES, MAX_TEXT_BYTES,
 };
 use crate::clock::clock;
 use crate::metrics::exposition::{header, sample};
@@ -144,13 +145,7 @@ where
         let route = self
             .route_of(&request)
             .map(|route| bounded(route, MAX_ROUTE_BYTES));
-        let scheme = request.uri().scheme_str().map_or("http", |scheme| {
-            if scheme == "https" {
-                "https"
-            } else {
-                "http"
-            }
-        });
+        let scheme = scheme_of(request.uri());
         let parent = extract_context(request.headers());
         let mut span = {
             let _parent = parent.clone().attach();
@@ -215,8 +210,6 @@ static SERVER_DURATIONS: DurationFamily = DurationFamily::new(
 
 /// Longest route kept (labels and span names), in bytes.
 pub const MAX_ROUTE_BYTES: usize = 256;
-/// Longest text kept from a request in a span attribute, in bytes.
-const MAX_ATTRIBUTE_BYTES: usize = 1_024;
 
 /// The request's attributes and the span's name, on a sampled span.
 fn fill_request<B>(
@@ -226,35 +219,20 @@ fn fill_request<B>(
     route: Option<&str>,
     scheme: &'static str,
 ) {
-    // An unknown method is named `HTTP`, with the original kept aside.
-    let name_method = if method == "_OTHER" { "HTTP" } else { method };
-    record.rename(match route {
-        Some(route) => format!("{name_method} {route}"),
-        None => name_method.to_owned(),
-    });
-    record.attribute("http.request.method", method);
-    if method == "_OTHER" {
-        let original = bounded(request.method().as_str().to_owned(), MAX_ATTRIBUTE_BYTES);
-        record.attribute("http.request.method_original", original);
-    }
+    name_by_method(record, method, request.method(), route);
     if let Some(route) = route {
         record.attribute("http.route", route.to_owned());
     }
-    let path = bounded(request.uri().path().to_owned(), MAX_ATTRIBUTE_BYTES);
+    let path = bounded(request.uri().path().to_owned(), MAX_TEXT_BYTES);
     record.attribute("url.path", path);
     record.attribute("url.scheme", scheme);
-    let host = request.uri().host().map(str::to_owned).or_else(|| {
+    let host = request.uri().host().map(host_name).or_else(|| {
         let host = request.headers().get(http::header::HOST)?.to_str().ok()?;
         let authority: http::uri::Authority = host.parse().ok()?;
-        let host = authority.host();
-        Some(
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
-        )
+        Some(host_name(authority.host()))
     });
     if let Some(host) = host {
-        record.attribute("server.address", bounded(host, MAX_ATTRIBUTE_BYTES));
+        record.attribute("server.address", host);
     }
     record.attribute(
         "network.protocol.version",
@@ -265,7 +243,7 @@ fn fill_request<B>(
         .get(http::header::USER_AGENT)
         .and_then(|agent| agent.to_str().ok())
     {
-        let agent = bounded(agent.to_owned(), MAX_ATTRIBUTE_BYTES);
+        let agent = bounded(agent.to_owned(), MAX_TEXT_BYTES);
         record.attribute("user_agent.original", agent);
     }
 }
@@ -361,17 +339,8 @@ where
             let status = result.as_ref().ok().map(|response| response.status());
             if let Some(record) = state.span.record() {
                 match (&result, status) {
-                    (Ok(_), Some(status)) => {
-                        record.attribute("http.response.status_code", i64::from(status.as_u16()));
-                        if status.is_server_error() {
-                            record.attribute("error.type", status.as_u16().to_string());
-                            record.set_status(Status::error(""));
-                        }
-                    }
-                    (Err(error), _) => {
-                        record.attribute("error.type", "service_error");
-                        record.set_status(Status::error(error.to_string()));
-                    }
+                    (Ok(_), Some(status)) => record_status(record, status, false),
+                    (Err(error), _) => record_failure(record, "service_error", error.to_string()),
                     _ => {}
                 }
             }

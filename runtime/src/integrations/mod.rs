@@ -11,7 +11,7 @@
 #[cfg(feature = "tower")]
 pub mod http_client;
 #[cfg(feature = "tower")]
-mod http_metrics;
+mod http_common;
 #[cfg(feature = "tower")]
 pub mod http_server;
 #[cfg(feature = "tracing")]

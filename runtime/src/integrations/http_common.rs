@@ -1,14 +1,19 @@
-//! The request duration histograms of the HTTP integrations
-//! (`http_server_request_duration_seconds`,
-//! `http_client_request_duration_seconds`): series created on first use,
-//! found again with a read lock and a lookup, at most
-//! [`MAX_SERIES`] per family, then one overflow series.
+//! What the HTTP server and client integrations share: the request
+//! duration histograms (`http_server_request_duration_seconds`,
+//! `http_client_request_duration_seconds`: series created on first use,
+//! found again with a read lock and a lookup, at most [`MAX_SERIES`] per
+//! family, then one overflow series), and the span attributes both record
+//! the same way.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{LazyLock, RwLock};
 
+use http::StatusCode;
+use opentelemetry::trace::Status;
+
 use crate::metrics::exposition::{format_seconds, header, sample};
+use crate::trace::span::SpanRecord;
 
 /// Bounds of the request durations in nanoseconds: the OpenTelemetry
 /// semantic conventions' advice, 5 ms to 10 s, which is also the
@@ -227,6 +232,9 @@ impl DurationFamily {
     }
 }
 
+/// Longest text kept from a request in a span attribute, in bytes.
+pub(crate) const MAX_TEXT_BYTES: usize = 1_024;
+
 /// Longest text kept from a request (labels, span names, attributes).
 pub(crate) fn bounded(mut text: String, limit: usize) -> String {
     if text.len() > limit {
@@ -264,4 +272,55 @@ pub(crate) fn protocol_version(version: http::Version) -> &'static str {
         http::Version::HTTP_3 => "3",
         _ => "1.1",
     }
+}
+
+/// `http` or `https`, as the URI says (`http` when it says nothing).
+pub(crate) fn scheme_of(uri: &http::Uri) -> &'static str {
+    match uri.scheme_str() {
+        Some("https") => "https",
+        _ => "http",
+    }
+}
+
+/// A host as `server.address`: without an IPv6 address's brackets, bounded.
+pub(crate) fn host_name(host: &str) -> String {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    bounded(host.to_owned(), MAX_TEXT_BYTES)
+}
+
+/// Names the span `{method} {route}` (`{method}` without a route) and
+/// records the method: one outside the standard ones (`label` `_OTHER`)
+/// names the span `HTTP` and is kept in `http.request.method_original`.
+pub(crate) fn name_by_method(
+    record: &mut SpanRecord,
+    label: &'static str,
+    method: &http::Method,
+    route: Option<&str>,
+) {
+    let name = if label == "_OTHER" { "HTTP" } else { label };
+    match route {
+        Some(route) => record.rename(format!("{name} {route}")),
+        None => record.rename(name),
+    }
+    record.attribute("http.request.method", label);
+    if label == "_OTHER" {
+        let original = bounded(method.as_str().to_owned(), MAX_TEXT_BYTES);
+        record.attribute("http.request.method_original", original);
+    }
+}
+
+/// Records the answer's status code; a 5xx (and for a client, a 4xx) sets
+/// status Error and `error.type` to the code.
+pub(crate) fn record_status(record: &mut SpanRecord, status: StatusCode, client: bool) {
+    record.attribute("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() || (client && status.is_client_error()) {
+        record.attribute("error.type", status.as_u16().to_string());
+        record.set_status(Status::error(""));
+    }
+}
+
+/// Records a request that got no answer: `error.type` is `why`.
+pub(crate) fn record_failure(record: &mut SpanRecord, why: &'static str, message: String) {
+    record.attribute("error.type", why);
+    record.set_status(Status::error(message));
 }
