@@ -2,6 +2,8 @@
 //! called bare and through the layer, with the request's span not sampled
 //! and sampled (exported to an exporter that drops them), in one run.
 //! The futures are ready at their first poll, so no runtime is needed.
+//! After each layer case, the spans exported and dropped during it are
+//! printed: what the export thread kept up with.
 //!
 //! `cargo bench --features axum --bench http_server`
 
@@ -73,10 +75,30 @@ fn http_server(c: &mut Criterion) {
             .start()
             .unwrap();
         let mut service = layer.layer(Answer);
+        let before = (
+            span_count(&telemetry, "exported"),
+            span_count(&telemetry, "dropped"),
+        );
         group.bench_function(name, |b| b.iter(|| call(&mut service)));
+        telemetry.flush_traces(std::time::Duration::from_secs(5));
+        eprintln!(
+            "{name}: spans exported {}, dropped {}",
+            span_count(&telemetry, "exported") - before.0,
+            span_count(&telemetry, "dropped") - before.1,
+        );
         drop(telemetry);
     }
     group.finish();
+}
+
+/// `telemark_spans_{what}_total` as `/metrics` shows it.
+fn span_count(telemetry: &telemark::Telemetry, what: &str) -> u64 {
+    let prefix = format!("telemark_spans_{what}_total ");
+    telemetry
+        .render_metrics()
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix)?.parse().ok())
+        .unwrap_or(0)
 }
 
 criterion_group!(benches, http_server);
