@@ -10,7 +10,12 @@ all on loopback, then checks:
   and HighErrorRatio (for the API handler) go pending, the burn-rate alert
   of the API handler's success objective fires, the breaker alert then fires and Alertmanager routes it to the on-call receiver; turning the
   switch off resolves them;
-- a request's spans reach the collector with correct parent links.
+- a request's spans reach the collector as one trace across two services
+  (shop -> pricing, each behind telemark's tower layer, the call made with
+  its reqwest middleware) with correct parents, kinds and the HTTP
+  semantic-convention attributes, and the handler's log line carries the
+  same trace id;
+- the HTTP server and client metrics of both services are in Prometheus.
 
 Usage: e2e.py SERVICE_BINARY ROTEL_BINARY WORK_DIR
 Every wait is bounded; every process started is stopped.
@@ -32,6 +37,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(ROOT, "assets")
 API = "127.0.0.1:28080"
 METRICS = "127.0.0.1:29464"
+PRICING_API = "127.0.0.1:28081"
+PRICING_METRICS = "127.0.0.1:29465"
 PROMETHEUS = "127.0.0.1:29090"
 ALERTMANAGER = "127.0.0.1:29093"
 OTLP_GRPC = "127.0.0.1:24317"
@@ -137,26 +144,61 @@ def active(name):
     return [a for a in alerts() if a["labels"]["alertname"] == name and a["state"] in ("pending", "firing")]
 
 
-def check_spans(rotel_log):
+# Attributes each span of the cross-service trace must carry (rotel prints
+# them as "-> key: Str(value)" / "Int(value)").
+SERVER_ATTRIBUTES = {"http.request.method": "Str(GET)", "url.scheme": "Str(http)",
+                     "http.response.status_code": "Int(200)", "network.protocol.version": "Str(1.1)"}
+CLIENT_ATTRIBUTES = {"http.request.method": "Str(GET)", "server.address": "Str(127.0.0.1)",
+                     "server.port": f"Int({PRICING_API.rsplit(':', 1)[1]})",
+                     "http.response.status_code": "Int(200)"}
+
+
+def attribute(span, key):
+    return span.get(f"-> {key}")
+
+
+def check_spans(rotel_log, shop_log):
+    """One request's trace: shop's server span -> handle_price -> (load_item,
+    fetch_price -> GET client span) -> pricing's server span -> pricing_backend,
+    with the handler's log line in shop's output carrying the trace id."""
     with open(rotel_log, encoding="utf-8", errors="replace") as handle:
         spans = check_rotel_spans.all_spans(handle.read())
+    with open(shop_log, encoding="utf-8", errors="replace") as handle:
+        logged = set(re.findall(r"^trace_id=([0-9a-f]{32}) span_id=[0-9a-f]{16} .* priced item=",
+                                handle.read(), re.MULTILINE))
     by_id = {span.get("ID"): span for span in spans}
+    parent = lambda span: by_id.get(span.get("Parent ID"))  # noqa: E731
     for backend in (s for s in spans if s.get("Name") == "pricing_backend"):
-        client = by_id.get(backend.get("Parent ID"))
-        if not client or client.get("Name") != "fetch_price":
+        chain = [backend]
+        while len(chain) < 6 and parent(chain[-1]):
+            chain.append(parent(chain[-1]))
+        names = [span.get("Name") for span in chain]
+        if names != ["pricing_backend", "GET /internal/pricing/{item}", "GET", "fetch_price",
+                     "handle_price", "GET /price/{item}"]:
             continue
-        root = by_id.get(client.get("Parent ID"))
-        if not root or root.get("Name") != "handle_price" or root.get("Parent ID"):
-            continue
+        backend, pricing_server, client, fetch, handler, root = chain
         trace = root.get("Trace ID")
-        siblings = [s for s in spans if s.get("Trace ID") == trace and s.get("Parent ID") == root.get("ID")]
-        if "load_item" not in {s.get("Name") for s in siblings}:
+        if root.get("Parent ID") or trace not in logged:
             continue
-        kinds = (root.get("Kind"), client.get("Kind"), backend.get("Kind"))
-        if kinds != ("SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_SERVER"):
-            raise SystemExit(f"span kinds in trace {trace}: {kinds}")
-        if {root["service"], client["service"], backend["service"]} != {"shop"}:
-            raise SystemExit(f"service.name in trace {trace}: {root['service']}")
+        siblings = {s.get("Name") for s in spans if s.get("Parent ID") == handler.get("ID")}
+        if "load_item" not in siblings:
+            continue
+        kinds = [span.get("Kind") for span in chain]
+        if kinds != ["SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_INTERNAL",
+                     "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER"]:
+            raise SystemExit(f"span kinds in trace {trace}: {list(zip(names, kinds))}")
+        services = [span["service"] for span in chain]
+        if services != ["pricing", "pricing", "shop", "shop", "shop", "shop"]:
+            raise SystemExit(f"service.name in trace {trace}: {list(zip(names, services))}")
+        expected = [(root, dict(SERVER_ATTRIBUTES, **{"http.route": "Str(/price/{item})"})),
+                    (pricing_server, dict(SERVER_ATTRIBUTES, **{"http.route": "Str(/internal/pricing/{item})"})),
+                    (client, CLIENT_ATTRIBUTES)]
+        for span, attributes in expected:
+            wrong = {key: attribute(span, key) for key, value in attributes.items() if attribute(span, key) != value}
+            if wrong:
+                raise SystemExit(f"{span.get('Name')} in trace {trace}: attributes {wrong}, expected {attributes}")
+        if not (attribute(root, "url.path") or "").startswith("Str(/price/"):
+            raise SystemExit(f"url.path of the root span in trace {trace}: {attribute(root, 'url.path')}")
         return trace
     return None
 
@@ -193,7 +235,12 @@ def main():
                         "--debug-log", "traces", "--debug-log-verbosity", "detailed"])
         env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{OTLP_GRPC}",
                    OTEL_EXPORTER_OTLP_PROTOCOL="grpc", OTEL_SERVICE_NAME="shop")
-        start("service", [service, "--listen", API, "--metrics-listen", METRICS, "--load", "25"], env)
+        # The pricing backend as a second service: another instance of the
+        # example, which the shop calls over HTTP.
+        start("pricing", [service, "--listen", PRICING_API, "--metrics-listen", PRICING_METRICS],
+              dict(env, OTEL_SERVICE_NAME="pricing"))
+        start("service", [service, "--listen", API, "--metrics-listen", METRICS, "--load", "25",
+                          "--pricing", f"http://{PRICING_API}"], env)
         start("alertmanager", ["prometheus-alertmanager",
                                f"--config.file={os.path.join(ASSETS, 'alertmanager', 'alertmanager.yml')}",
                                f"--storage.path={os.path.join(work, 'alertmanager')}",
@@ -213,6 +260,9 @@ scrape_configs:
   - job_name: shop
     static_configs:
       - targets: ["{METRICS}"]
+  - job_name: pricing
+    static_configs:
+      - targets: ["{PRICING_METRICS}"]
 """)
         start("prometheus", ["prometheus", f"--config.file={config}",
                              f"--storage.tsdb.path={os.path.join(work, 'tsdb')}",
@@ -221,12 +271,24 @@ scrape_configs:
 
         wait_for("Alertmanager to be ready", lambda: http(f"http://{ALERTMANAGER}/-/ready")[0] == 200, 30)
         wait_for("Prometheus to be ready", lambda: http(f"http://{PROMETHEUS}/-/ready")[0] == 200, 30)
-        wait_for("the service's target to be up",
-                 lambda: query('up{job="shop"} == 1')["data"]["result"], 60)
-        log("target up")
+        wait_for("both services' targets to be up",
+                 lambda: len(query('up{job=~"shop|pricing"} == 1')["data"]["result"]) == 2, 60)
+        log("targets up")
         wait_for("traffic", lambda: query('sum(rate(function_calls_total{function="handle_price"}[1m])) > 0')
                  ["data"]["result"], 60)
         log("traffic flowing")
+
+        # The HTTP metrics of telemark's layer and middleware, per route.
+        for label, expr in (
+                ("shop's API route", 'http_server_request_duration_seconds_count'
+                 '{job="shop",http_route="/price/{item}",http_response_status_code="200"} > 0'),
+                ("pricing's route", 'http_server_request_duration_seconds_count'
+                 '{job="pricing",http_route="/internal/pricing/{item}",http_response_status_code="200"} > 0'),
+                ("shop's calls to pricing", 'http_client_request_duration_seconds_count'
+                 f'{{job="shop",server_address="127.0.0.1",server_port="{PRICING_API.rsplit(":", 1)[1]}"}} > 0'),
+                ("requests in flight", 'http_server_active_requests{job="shop"}')):
+            require_data(label, expr, 30)
+        log("ok: HTTP server and client metrics of both services")
 
         for label, expr in dashboard_queries():
             require_data(label, expr, 30)
@@ -238,7 +300,7 @@ scrape_configs:
             require_data(label, expr, 30)
 
         log("pricing backend: failing")
-        http(f"http://{API}/admin/dependency?fail=true", method="POST")
+        http(f"http://{PRICING_API}/admin/dependency?fail=true", method="POST")
         for name in ("CircuitBreakerOpen", "HighErrorRatio"):
             found = wait_for(f"{name} to go pending or firing", lambda: active(name), 90)
             log(f"ok: {name} {found[0]['state']} {found[0]['labels']}")
@@ -268,13 +330,16 @@ scrape_configs:
         log("ok: Alertmanager received CircuitBreakerOpen and routed it to on-call")
 
         log("pricing backend: healthy again")
-        http(f"http://{API}/admin/dependency?fail=false", method="POST")
+        http(f"http://{PRICING_API}/admin/dependency?fail=false", method="POST")
         for name in ("CircuitBreakerOpen", "HighErrorRatio"):
             wait_for(f"{name} to resolve", lambda: not active(name), 180, interval=2)
             log(f"ok: {name} resolved")
 
-        trace = wait_for("a request's spans at the collector", lambda: check_spans(os.path.join(work, "e2e-rotel.log")), 30)
-        log(f"ok: trace {trace}: handle_price -> (load_item, fetch_price -> pricing_backend over HTTP)")
+        trace = wait_for("a request's spans at the collector, and its log line",
+                         lambda: check_spans(os.path.join(work, "e2e-rotel.log"),
+                                             os.path.join(work, "e2e-service.log")), 30)
+        log(f"ok: trace {trace}: shop [GET /price/{{item}} -> handle_price -> (load_item, fetch_price -> GET)]"
+            " -> pricing [GET /internal/pricing/{item} -> pricing_backend], logged with its trace id")
 
         # Prometheus negotiated OpenMetrics, kept the duration buckets'
         # exemplars, and their trace ids are traces the collector received.

@@ -1,47 +1,61 @@
-//! A small HTTP service instrumented with every telemark attribute, for the
-//! observability stack under `assets/` (Prometheus, alert rules, Grafana,
-//! an OTLP collector).
+//! A small HTTP service on axum and reqwest, instrumented with every
+//! telemark attribute and integration, for the observability stack under
+//! `assets/` (Prometheus, alert rules, Grafana, an OTLP collector).
 //!
 //! ```text
-//! cargo run --example service -- --load 20
+//! cargo run --example service --features axum,reqwest,tracing -- --load 20
 //! curl 127.0.0.1:8080/price/7                         # the API
 //! curl 127.0.0.1:9464/metrics                         # /metrics, /health, /ready, /status
 //! curl -X POST '127.0.0.1:8080/admin/dependency?fail=true'    # break the pricing backend
 //! curl -X POST '127.0.0.1:8080/admin/dependency?slow=true'    # slow the lookup and backend down
 //! ```
 //!
-//! `GET /price/<item>` looks the item up (`load_item`) and asks the pricing
+//! `GET /price/{item}` looks the item up (`load_item`) and asks the pricing
 //! backend for its price over HTTP (`fetch_price`, through the `pricing`
-//! circuit breaker with a timeout and retry). The backend is served by the
-//! same process under `/internal/pricing/<item>`; the failure switch makes
-//! it answer 503, so the breaker opens and the alerts fire on purpose; the
-//! slowness switch adds 300 ms to the lookup (HighLatencyP95) and 200 ms to
-//! the backend (slow calls, which trip the breaker's slow-call rule).
+//! circuit breaker with a timeout and retry). The backend answers
+//! `GET /internal/pricing/{item}`: by default this same process, or another
+//! instance of it given with `--pricing URL` (a second service, as in the
+//! end-to-end check). The failure switch makes the backend answer 503, so
+//! the breaker opens and the alerts fire on purpose; the slowness switch
+//! adds 300 ms to the lookup (HighLatencyP95) and 200 ms to the backend
+//! (slow calls, which trip the breaker's slow-call rule). Each switch acts
+//! on the process it is sent to.
+//!
+//! Nothing here handles trace context by hand: telemark's tower layer gives
+//! each request its server span (remote parent from `traceparent`, the
+//! route as its name, the HTTP server metrics), the reqwest middleware its
+//! client span and the headers of the outgoing call, and the `tracing`
+//! layers put the trace id on every log line and the log events on the
+//! span.
 //!
 //! Options: `--listen ADDR` (API, default 127.0.0.1:8080), `--metrics-listen
-//! ADDR` (telemetry endpoints, default 127.0.0.1:9464), `--load RPS`
-//! (requests per second from a built-in load generator), `--fail-dependency`
-//! (start with the backend failing), `--duration SECONDS` (stop after),
-//! `--quiet` (no console spans). Spans go over OTLP when
+//! ADDR` (telemetry endpoints, default 127.0.0.1:9464), `--pricing URL`
+//! (the pricing backend, default this process), `--load RPS` (requests per
+//! second from a built-in load generator), `--fail-dependency` (start with
+//! the backend failing), `--duration SECONDS` (stop after), `--quiet` (no
+//! console spans, no logs). Spans go over OTLP when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, to the console otherwise.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use reqwest_middleware::ClientWithMiddleware;
 use telemark::breaker::BreakerState;
+use telemark::integrations::http_client::HttpClientMiddleware;
+use telemark::integrations::http_server::HttpServerLayer;
+use telemark::integrations::tracing::{SpanEventLayer, TraceIdFormat};
 use telemark::metrics::ObjectivePercentile;
-use telemark::opentelemetry::context::FutureExt;
-use telemark::propagation::{extract_context, inject_context};
 use telemark::{
     circuit_breaker, counted, timed, traced, BreakerError, CircuitBreaker, Objective, Traces,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -91,13 +105,27 @@ const PRICE_AVAILABILITY: Objective =
 const PRICE_LATENCY: Objective =
     Objective::new("price-latency").latency(Duration::from_millis(250), ObjectivePercentile::P99);
 
-/// The API handler: a server span, counted and timed, with its objectives.
-#[traced(kind = server, args(item = display), err)]
+/// Where the API finds its pricing backend, and how it calls it.
+#[derive(Clone)]
+struct Shop {
+    /// reqwest with telemark's middleware: a client span per call, and the
+    /// trace context in the call's headers.
+    client: ClientWithMiddleware,
+    /// The backend's base URL, such as `http://127.0.0.1:8080`.
+    pricing: String,
+}
+
+/// The API handler: a child of the request's server span (made by
+/// [`HttpServerLayer`]), counted and timed, with its objectives.
+#[traced(args(item = display), err)]
 #[counted(error_if = server_failed, objective = PRICE_AVAILABILITY)]
 #[timed(objective = PRICE_LATENCY)]
-async fn handle_price(backend: SocketAddr, item: u32) -> Result<u64, ApiError> {
+async fn handle_price(shop: &Shop, item: u32) -> Result<u64, ApiError> {
     let cents = load_item(item).await?;
-    let factor = fetch_price(backend, item).await?;
+    let factor = fetch_price(&shop.client, &shop.pricing, item).await?;
+    // With the trace and span ids on the log line, and as an event of the
+    // span.
+    tracing::info!(item, cents, factor, "priced");
     Ok(cents * factor)
 }
 
@@ -114,7 +142,8 @@ async fn load_item(item: u32) -> Result<u64, ApiError> {
     Ok(u64::from(item) * 100)
 }
 
-/// The outbound call to the pricing backend, through the `pricing` breaker.
+/// The outbound call to the pricing backend, through the `pricing` breaker;
+/// each attempt is an HTTP client span under this one.
 #[circuit_breaker(
     name = "pricing",
     consecutive_failures = 5,
@@ -129,105 +158,94 @@ async fn load_item(item: u32) -> Result<u64, ApiError> {
     timeout = "250ms",
     retry(attempts = 2, backoff = "20ms..100ms", jitter = "full")
 )]
-#[traced(kind = client, fields(peer.service = "pricing"), err)]
+#[traced(fields(peer.service = "pricing"), err)]
 #[counted]
 #[timed]
-async fn fetch_price(backend: SocketAddr, item: u32) -> Result<u64, ApiError> {
-    let (status, body) = get(backend, &format!("/internal/pricing/{item}"))
+async fn fetch_price(
+    client: &ClientWithMiddleware,
+    pricing: &str,
+    item: u32,
+) -> Result<u64, ApiError> {
+    let unavailable = |why: String| ApiError::PricingUnavailable(why);
+    let response = client
+        .get(format!("{pricing}/internal/pricing/{item}"))
+        .send()
         .await
-        .map_err(|error| ApiError::PricingUnavailable(error.to_string()))?;
-    if status != StatusCode::OK {
-        return Err(ApiError::PricingUnavailable(format!(
-            "backend answered {status}"
-        )));
+        .map_err(|error| unavailable(error.to_string()))?;
+    let status = response.status();
+    if status != reqwest::StatusCode::OK {
+        return Err(unavailable(format!("backend answered {status}")));
     }
+    let body = response
+        .text()
+        .await
+        .map_err(|error| unavailable(error.to_string()))?;
     body.trim()
         .parse()
-        .map_err(|_| ApiError::PricingUnavailable(format!("bad price {body:?}")))
+        .map_err(|_| unavailable(format!("bad price {body:?}")))
 }
 
-/// The pricing backend's handler (a separate service in real life).
-#[traced(kind = server, args(item = display), err)]
+/// The pricing backend's handler: a child of its request's server span,
+/// whose parent is the caller's client span (from `traceparent`).
+#[traced(args(item = display), err)]
 #[counted]
 #[timed]
 async fn pricing_backend(item: u32) -> Result<u64, String> {
     let slow = if SLOW.load(Relaxed) { 200 } else { 0 };
     tokio::time::sleep(Duration::from_millis(2 + u64::from(item % 7) + slow)).await;
     if BACKEND_FAILING.load(Relaxed) {
+        tracing::warn!(item, "pricing database unreachable");
         return Err("pricing database unreachable".into());
     }
     Ok(1 + u64::from(item % 4))
 }
 
-/// `GET path` on `address`, carrying the current trace in `traceparent`.
-async fn get(address: SocketAddr, path: &str) -> Result<(StatusCode, String), BoxError> {
-    let mut request = Request::get(path)
-        .header("host", address.to_string())
-        .body(Empty::<Bytes>::new())?;
-    inject_context(request.headers_mut());
-    let stream = TcpStream::connect(address).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+async fn index() -> &'static str {
+    "GET /price/{item}\nPOST /admin/dependency?fail=true|false\nPOST /admin/dependency?slow=true|false\n"
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.into())));
-    *response.status_mut() = status;
-    response
-}
-
-async fn route(own: SocketAddr, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let path = request.uri().path().to_owned();
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    let item = |prefix: &str| path.strip_prefix(prefix).and_then(|rest| rest.parse().ok());
-    match (request.method(), path.as_str()) {
-        (&Method::GET, "/") => text(
-            StatusCode::OK,
-            "GET /price/<item>\nPOST /admin/dependency?fail=true|false\nPOST /admin/dependency?slow=true|false\n",
-        ),
-        (&Method::GET, p) if p.starts_with("/price/") => match item("/price/") {
-            Some(item) => match handle_price(own, item).await {
-                Ok(cents) => text(StatusCode::OK, format!("{cents}\n")),
-                Err(error @ ApiError::NotFound) => text(StatusCode::NOT_FOUND, error.to_string()),
-                Err(error) => text(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
-            },
-            None => text(StatusCode::BAD_REQUEST, "the item is a number"),
-        },
-        (&Method::GET, p) if p.starts_with("/internal/pricing/") => {
-            let Some(item) = item("/internal/pricing/") else {
-                return text(StatusCode::BAD_REQUEST, "the item is a number");
-            };
-            // The caller's span is the parent of the backend's.
-            let parent = extract_context(request.headers());
-            match pricing_backend(item).with_context(parent).await {
-                Ok(factor) => text(StatusCode::OK, factor.to_string()),
-                Err(error) => text(StatusCode::SERVICE_UNAVAILABLE, error),
-            }
-        }
-        (&Method::POST, "/admin/dependency") => {
-            let (switch, name, on) = match query.as_str() {
-                "fail=true" => (&BACKEND_FAILING, "failing", true),
-                "fail=false" => (&BACKEND_FAILING, "failing", false),
-                "slow=true" => (&SLOW, "slow", true),
-                "slow=false" => (&SLOW, "slow", false),
-                _ => {
-                    return text(
-                        StatusCode::BAD_REQUEST,
-                        "expected ?fail=true|false or ?slow=true|false",
-                    )
-                }
-            };
-            switch.store(on, Relaxed);
-            println!("dependencies {name}: {on}");
-            text(StatusCode::OK, format!("dependencies {name}: {on}\n"))
-        }
-        _ => text(StatusCode::NOT_FOUND, "unknown path"),
+async fn price(State(shop): State<Shop>, Path(item): Path<u32>) -> (StatusCode, String) {
+    match handle_price(&shop, item).await {
+        Ok(cents) => (StatusCode::OK, format!("{cents}\n")),
+        Err(error @ ApiError::NotFound) => (StatusCode::NOT_FOUND, error.to_string()),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
     }
+}
+
+async fn pricing(Path(item): Path<u32>) -> (StatusCode, String) {
+    match pricing_backend(item).await {
+        Ok(factor) => (StatusCode::OK, factor.to_string()),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error),
+    }
+}
+
+async fn switch_dependency(RawQuery(query): RawQuery) -> (StatusCode, String) {
+    let (switch, name, on) = match query.as_deref().unwrap_or_default() {
+        "fail=true" => (&BACKEND_FAILING, "failing", true),
+        "fail=false" => (&BACKEND_FAILING, "failing", false),
+        "slow=true" => (&SLOW, "slow", true),
+        "slow=false" => (&SLOW, "slow", false),
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "expected ?fail=true|false or ?slow=true|false".into(),
+            )
+        }
+    };
+    switch.store(on, Relaxed);
+    tracing::info!(name, on, "dependencies switched");
+    (StatusCode::OK, format!("dependencies {name}: {on}\n"))
+}
+
+/// The API and the pricing backend, each request through telemark's layer.
+fn app(shop: Shop) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/price/{item}", get(price))
+        .route("/internal/pricing/{item}", get(pricing))
+        .route("/admin/dependency", post(switch_dependency))
+        .with_state(shop)
+        .layer(HttpServerLayer::new())
 }
 
 /// Where this process reaches its own listener (loopback when it listens
@@ -239,23 +257,14 @@ fn reachable(mut address: SocketAddr) -> SocketAddr {
     address
 }
 
-async fn serve(listener: TcpListener) {
-    let own = reachable(listener.local_addr().expect("a bound listener"));
-    while let Ok((stream, _)) = listener.accept().await {
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| async move {
-                Ok::<_, Infallible>(route(own, request).await)
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-/// Sends `rate` requests per second for random items (1 in 100 unknown).
+/// Sends `rate` requests per second for random items (1 in 100 unknown),
+/// as an outside client would: without trace context.
 async fn generate_load(api: SocketAddr, rate: u32) {
     static SEED: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("a plain HTTP client");
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
     loop {
         ticks.tick().await;
@@ -266,8 +275,9 @@ async fn generate_load(api: SocketAddr, rate: u32) {
         x ^= x << 17;
         SEED.store(x, Relaxed);
         let item = x % 100;
+        let request = client.get(format!("http://{api}/price/{item}"));
         tokio::spawn(async move {
-            let _ = get(api, &format!("/price/{item}")).await;
+            let _ = request.send().await;
         });
     }
 }
@@ -275,6 +285,7 @@ async fn generate_load(api: SocketAddr, rate: u32) {
 struct Options {
     listen: String,
     metrics_listen: String,
+    pricing: Option<String>,
     load: u32,
     fail_dependency: bool,
     duration: Option<Duration>,
@@ -285,6 +296,7 @@ fn options() -> Result<Options, String> {
     let mut options = Options {
         listen: "127.0.0.1:8080".into(),
         metrics_listen: telemark::telemetry::DEFAULT_LISTEN_ADDRESS.into(),
+        pricing: None,
         load: 0,
         fail_dependency: false,
         duration: None,
@@ -296,6 +308,13 @@ fn options() -> Result<Options, String> {
         match arg.as_str() {
             "--listen" => options.listen = value()?,
             "--metrics-listen" => options.metrics_listen = value()?,
+            "--pricing" => {
+                let url = value()?;
+                if !url.starts_with("http://") {
+                    return Err(format!("--pricing takes an http:// URL, not {url:?}"));
+                }
+                options.pricing = Some(url.trim_end_matches('/').to_owned());
+            }
             "--load" => {
                 options.load = value()?
                     .parse()
@@ -341,15 +360,37 @@ async fn main() -> Result<(), BoxError> {
         builder = builder.traces(Traces::from_env());
     }
     let telemetry = builder.start()?;
+    if !options.quiet {
+        // Log lines to stdout, each made inside a sampled span led by its
+        // trace and span ids; the same events recorded on the span. INFO
+        // and above only, for both (hyper logs every connection at DEBUG).
+        let lines = tracing_subscriber::fmt::layer()
+            .event_format(TraceIdFormat::text(tracing_subscriber::fmt::format()));
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
+            .with(lines)
+            .with(SpanEventLayer::new())
+            .init();
+    }
     BACKEND_FAILING.store(options.fail_dependency, Relaxed);
 
     let listener = TcpListener::bind(&options.listen).await?;
     let api = reachable(listener.local_addr()?);
-    tokio::spawn(serve(listener));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let shop = Shop {
+        client: reqwest_middleware::ClientBuilder::new(client)
+            .with(HttpClientMiddleware::new())
+            .build(),
+        pricing: options.pricing.unwrap_or_else(|| format!("http://{api}")),
+    };
     println!(
-        "shop API on http://{api}, telemetry on http://{}/metrics",
+        "shop API on http://{api} (pricing backend {}), telemetry on http://{}/metrics",
+        shop.pricing,
         telemetry.local_addr().expect("endpoints are served")
     );
+    tokio::spawn(async move { axum::serve(listener, app(shop)).await });
     if options.load > 0 {
         println!("load generator: {} requests per second", options.load);
         tokio::spawn(generate_load(api, options.load));
