@@ -1,6 +1,6 @@
 //! A tower layer for HTTP servers (feature `tower`; axum's routes with the
-//! feature `axum`): a server span and the OpenTelemetry HTTP server metrics
-//! per request.
+//! feature `axum`; tonic's gRPC calls): a server span and the OpenTelemetry
+//! HTTP server metrics per request.
 //!
 //! ```
 //! use telemark_runtime::integrations::http_server::HttpServerLayer;
@@ -67,6 +67,17 @@ static REQUEST_SITE: TraceSite = TraceSite {
 /// The route is axum's `MatchedPath` (feature `axum`), else what
 /// [`HttpServerLayer::route`] returns. Methods outside the standard ones
 /// are recorded as `_OTHER`.
+///
+/// A gRPC call (content type `application/grpc…`, as tonic serves it with
+/// `Server::builder().layer(HttpServerLayer::new())`) is named
+/// `{service}/{method}` and gets `rpc.system`, `rpc.service`, `rpc.method`
+/// and `rpc.grpc.status_code`. Its status comes from `grpc-status`: in the
+/// headers of a trailers-only answer, else in the trailers, so its span and
+/// its measurement end with the response body. Only the server's own
+/// failures (`UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`,
+/// `UNAVAILABLE`, `DATA_LOSS`) set status Error and `error.type` (the
+/// code's name, also the metric's `error_type`). Its route, when no router
+/// names one, is its path.
 #[derive(Clone, Default)]
 pub struct HttpServerLayer {
     route: Option<Arc<RouteFn>>,
@@ -131,7 +142,7 @@ where
     S: tower_service::Service<Request<B>, Response = Response<ResponseBody>>,
     S::Error: std::fmt::Display,
 {
-    type Response = Response<ResponseBody>;
+    type Response = Response<HttpServerBody<ResponseBody>>;
     type Error = S::Error;
     type Future = HttpServerFuture<S::Future>;
 
@@ -142,15 +153,22 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let started = clock().raw();
         let method = method_label(request.method());
+        let grpc = grpc_call(&request);
+        // A gRPC call's route is its path, `/{service}/{method}`, when no
+        // router named one.
         let route = self
             .route_of(&request)
+            .or_else(|| grpc.is_some().then(|| request.uri().path().to_owned()))
             .map(|route| bounded(route, MAX_ROUTE_BYTES));
         let scheme = scheme_of(request.uri());
         let parent = extract_context(request.headers());
         let mut span = {
             let _parent = parent.clone().attach();
             let mut fill = FillOnce::new(|record: &mut SpanRecord| {
-                fill_request(record, &request, method, route.as_deref(), scheme)
+                fill_request(record, &request, method, route.as_deref(), scheme);
+                if let Some((service, rpc_method)) = grpc {
+                    fill_grpc(record, service, rpc_method);
+                }
             });
             AsyncSpan::start(Some(&REQUEST_SITE), Some(&mut fill))
         };
@@ -172,6 +190,7 @@ where
             active,
             start: started,
             completed: false,
+            grpc: grpc.is_some(),
         };
         let future = {
             let _current = state.enter();
@@ -248,6 +267,62 @@ fn fill_request<B>(
     }
 }
 
+/// A gRPC call's service and method, from its path `/{service}/{method}`,
+/// if the request is one (its content type `application/grpc…`).
+fn grpc_call<B>(request: &Request<B>) -> Option<(&str, &str)> {
+    let content_type = request.headers().get(http::header::CONTENT_TYPE)?;
+    if !content_type.as_bytes().starts_with(b"application/grpc") {
+        return None;
+    }
+    let (service, method) = request.uri().path().strip_prefix('/')?.split_once('/')?;
+    (!service.is_empty() && !method.is_empty() && !method.contains('/'))
+        .then_some((service, method))
+}
+
+/// A gRPC call's name and `rpc.*` attributes, on a sampled span.
+fn fill_grpc(record: &mut SpanRecord, service: &str, method: &str) {
+    let service = bounded(service.to_owned(), MAX_ROUTE_BYTES);
+    let method = bounded(method.to_owned(), MAX_ROUTE_BYTES);
+    record.rename(format!("{service}/{method}"));
+    record.attribute("rpc.system", "grpc");
+    record.attribute("rpc.service", service);
+    record.attribute("rpc.method", method);
+}
+
+/// The status of a gRPC call, from the `grpc-status` of a response's
+/// headers (a trailers-only answer) or of its trailers.
+fn grpc_status(headers: &http::HeaderMap) -> Option<u8> {
+    let code: u8 = headers.get("grpc-status")?.to_str().ok()?.parse().ok()?;
+    (code <= 16).then_some(code)
+}
+
+/// gRPC status codes by number, as `error_type` names them.
+const GRPC_CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// Whether a gRPC status is the server's failure (the semantic
+/// conventions' list for server spans); the others are the caller's.
+fn grpc_server_error(code: u8) -> bool {
+    matches!(code, 2 | 4 | 12 | 13 | 14 | 15)
+}
+
 struct RequestState {
     span: AsyncSpan,
     /// The caller's context, current during polls when the span is not.
@@ -258,6 +333,9 @@ struct RequestState {
     active: &'static AtomicI64,
     start: u64,
     completed: bool,
+    /// A gRPC call: its status is in `grpc-status`, in the response's
+    /// headers or else in its trailers.
+    grpc: bool,
 }
 
 /// What the inner service runs inside, for one poll (or its call).
@@ -321,9 +399,9 @@ where
     F: Future<Output = Result<Response<ResponseBody>, E>>,
     E: std::fmt::Display,
 {
-    type Output = F::Output;
+    type Output = Result<Response<HttpServerBody<ResponseBody>>, E>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Some(state) = this.state.as_mut() else {
             panic!("a request future was polled after it completed");
@@ -335,23 +413,138 @@ where
         let Poll::Ready(result) = poll else {
             return Poll::Pending;
         };
-        if let Some(mut state) = this.state.take() {
-            let status = result.as_ref().ok().map(|response| response.status());
-            if let Some(record) = state.span.record() {
-                match (&result, status) {
-                    (Ok(_), Some(status)) => record_status(record, status, false),
-                    (Err(error), _) => record_failure(record, "service_error", error.to_string()),
-                    _ => {}
+        let Some(mut state) = this.state.take() else {
+            unreachable!("the state was there above");
+        };
+        let response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                if let Some(record) = state.span.record() {
+                    record_failure(record, "service_error", error.to_string());
                 }
+                state.measure(0, Ending::Failed("service_error"));
+                state.finish();
+                return Poll::Ready(Err(error));
             }
-            match status {
-                Some(status) => state.measure(status.as_u16(), Ending::Answered),
-                None => state.measure(0, Ending::Failed("service_error")),
-            }
-            state.completed = true;
-            state.span.complete();
+        };
+        let status = response.status();
+        if let Some(record) = state.span.record() {
+            record_status(record, status, false);
         }
-        Poll::Ready(result)
+        let (parts, body) = response.into_parts();
+        // A gRPC answer's status comes in its trailers unless the headers
+        // hold it: the call ends there, with the body.
+        let state = match (state.grpc, grpc_status(&parts.headers)) {
+            (true, None) if status.is_success() => Some(state),
+            (true, code) => {
+                state.grpc_ended(status, code);
+                None
+            }
+            (false, _) => {
+                state.measure(status.as_u16(), Ending::Answered);
+                state.finish();
+                None
+            }
+        };
+        Poll::Ready(Ok(Response::from_parts(
+            parts,
+            HttpServerBody { inner: body, state },
+        )))
+    }
+}
+
+impl RequestState {
+    /// The request ended as measured: its span ends.
+    fn finish(mut self) {
+        self.completed = true;
+        self.span.complete();
+    }
+
+    /// A gRPC call ended with `code` (`None`: no status was sent).
+    fn grpc_ended(mut self, status: http::StatusCode, code: Option<u8>) {
+        let failed = code.filter(|code| grpc_server_error(*code));
+        if let Some(record) = self.span.record() {
+            if let Some(code) = code {
+                record.attribute("rpc.grpc.status_code", i64::from(code));
+            }
+            if let Some(code) = failed {
+                record_failure(record, GRPC_CODES[usize::from(code)], String::new());
+            }
+        }
+        let ending = match failed {
+            Some(code) => Ending::Failed(GRPC_CODES[usize::from(code)]),
+            None => Ending::Answered,
+        };
+        self.measure(status.as_u16(), ending);
+        self.finish();
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response body of a request through [`HttpServerLayer`]: the
+    /// inner service's body, unchanged. For a gRPC call whose status comes
+    /// in trailers it keeps the call's span and measurement until they
+    /// arrive (or the body is dropped: the call is then cancelled).
+    pub struct HttpServerBody<B> {
+        #[pin]
+        inner: B,
+        state: Option<RequestState>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for HttpServerBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let this = self.project();
+        let frame = this.inner.poll_frame(cx);
+        if this.state.is_some() {
+            match &frame {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(trailers) = frame.trailers_ref() {
+                        if let Some(state) = this.state.take() {
+                            state.grpc_ended(http::StatusCode::OK, grpc_status(trailers));
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(_))) => {
+                    if let Some(mut state) = this.state.take() {
+                        if let Some(record) = state.span.record() {
+                            record_failure(record, "body_error", String::new());
+                        }
+                        state.measure(200, Ending::Failed("body_error"));
+                        state.finish();
+                    }
+                }
+                Poll::Ready(None) => {
+                    if let Some(state) = this.state.take() {
+                        state.grpc_ended(http::StatusCode::OK, None);
+                    }
+                }
+                Poll::Pending => {}
+            }
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> std::fmt::Debug for HttpServerBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpServerBody")
+            .field("awaiting_trailers", &self.state.is_some())
+            .finish_non_exhaustive()
     }
 }
 
