@@ -30,6 +30,14 @@ async fn panicking_root() {
     panic!("inside a poll");
 }
 
+/// The headers a request made here would carry.
+#[traced]
+fn outgoing_headers() -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    telemark::propagation::inject_context(&mut headers);
+    headers
+}
+
 #[traced]
 fn unsampled_root_with_inner_parent(remote: &SpanContext) {
     let _inner = Context::current()
@@ -78,6 +86,18 @@ fn sampling_kill_switch_overflow_and_environment() {
     let telemetry =
         start(Traces::exporter(exporter.clone()).sampler(Sampler::ParentBased(Root::AlwaysOff)));
     assert_eq!(root(), 2);
+    assert!(exported(&telemetry, &exporter).is_empty());
+    // A call made inside one says so: the next service does not sample a
+    // fragment of the trace on its own.
+    let headers = outgoing_headers();
+    let traceparent = headers["traceparent"].to_str().unwrap().to_owned();
+    assert!(
+        traceparent.starts_with("00-") && traceparent.ends_with("-00"),
+        "{traceparent}"
+    );
+    let next = telemark::propagation::extract_context(&headers);
+    let next = next.span().span_context().clone();
+    assert!(next.is_valid() && !next.is_sampled() && next.is_remote());
     assert!(exported(&telemetry, &exporter).is_empty());
 
     // A sampled remote parent (as extracted from `traceparent`) is followed.

@@ -163,13 +163,21 @@ fn parse_tracestate(headers: &HeaderMap) -> TraceState {
 /// outgoing request headers. Call it inside the `#[traced(kind = client)]`
 /// function that makes the request.
 ///
+/// Inside a `#[traced]` call that was not sampled (its root was not), it
+/// writes a `traceparent` with the sampled flag off and a new trace id, so
+/// that the next service follows the decision rather than sampling a
+/// fragment of the trace on its own.
+///
 /// ```
 /// let mut headers = http::HeaderMap::new();
 /// telemark_runtime::propagation::inject_context(&mut headers);
 /// assert!(headers.get("traceparent").is_none(), "no span is current here");
 /// ```
 pub fn inject_context(headers: &mut HeaderMap) {
-    inject_context_from(&Context::current(), headers);
+    match crate::trace::span::unsampled_context() {
+        Some(unsampled) => inject_context_from(&unsampled, headers),
+        None => inject_context_from(&Context::current(), headers),
+    }
 }
 
 /// Writes `context`'s span and baggage into `headers`.

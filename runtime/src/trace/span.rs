@@ -464,6 +464,25 @@ fn new_trace_id() -> u128 {
     (u128::from(nonzero_random_u64()) << 64) | u128::from(random_u64())
 }
 
+/// What a call leaving this thread should carry when it is made inside an
+/// unsampled root span, with no other span current: the current context
+/// (its baggage) with a new span context whose sampled flag is off, so that
+/// the next service's parent-based sampler follows the decision instead of
+/// starting a trace of its own. `None` anywhere else.
+pub(crate) fn unsampled_context() -> Option<Context> {
+    if UNSAMPLED.with(Cell::get) == 0 || Context::map_current(|cx| cx.has_active_span()) {
+        return None;
+    }
+    let unsampled = SpanContext::new(
+        TraceId::from(new_trace_id()),
+        SpanId::from(nonzero_random_u64()),
+        TraceFlags::default(),
+        false,
+        TraceState::NONE,
+    );
+    Some(Context::current().with_remote_span_context(unsampled))
+}
+
 /// Runs `f` on the sampled span active on this thread, if any.
 ///
 /// `f` must not run user code: the record is borrowed for its duration.
