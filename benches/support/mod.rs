@@ -160,6 +160,23 @@ pub fn timed_in_chunks_under(
     total
 }
 
+/// As [`timed_in_chunks`], with each chunk's flush inside the timed region:
+/// what a process pays per span when every span is exported, the export
+/// thread's work included as far as the caller waits for it.
+pub fn timed_with_flush(iters: u64, mut call: impl FnMut(), flush: impl Fn()) -> Duration {
+    let start = Instant::now();
+    let mut left = iters;
+    while left > 0 {
+        let chunk = left.min(1024);
+        for _ in 0..chunk {
+            call();
+        }
+        left -= chunk;
+        flush();
+    }
+    start.elapsed()
+}
+
 /// `telemark_spans_dropped_total` now.
 pub fn dropped_spans(telemetry: &telemark::Telemetry) -> u64 {
     telemetry

@@ -18,7 +18,7 @@ use telemark::trace::{Root, Sampler};
 use telemark::Traces;
 use telemark_peers::support::NoopExporter;
 use telemark_peers::support::{
-    baseline, baseline_async, ready, timed_in_chunks, timed_in_chunks_under,
+    baseline, baseline_async, ready, timed_in_chunks, timed_in_chunks_under, timed_with_flush,
     traced as telemark_traced, traced_async as telemark_traced_async, CallError,
 };
 
@@ -126,6 +126,18 @@ fn spans(c: &mut Criterion) {
     chunked("telemark_traced_sampled", &mut group, &|| {
         black_box(telemark_traced(black_box(7)));
     });
+    // The flushes timed too: every span's export is in the figure.
+    group.bench_function("telemark_traced_sampled_flush_timed", |b| {
+        b.iter_custom(|iters| {
+            timed_with_flush(
+                iters,
+                || {
+                    black_box(telemark_traced(black_box(7)));
+                },
+                flush,
+            )
+        })
+    });
     group.bench_function("telemark_traced_child_sampled", |b| {
         b.iter_custom(|iters| {
             timed_in_chunks_under(
@@ -208,6 +220,17 @@ fn spans(c: &mut Criterion) {
     });
     let _ = off.shutdown();
 
+    group.bench_function("otel_sdk_in_span_sampled_flush_timed", |b| {
+        b.iter_custom(|iters| {
+            timed_with_flush(
+                iters,
+                || {
+                    black_box(tracer.in_span("in_span", |_| baseline(black_box(7))));
+                },
+                sdk_flush,
+            )
+        })
+    });
     group.bench_function("otel_sdk_in_span_sampled", |b| {
         b.iter_custom(|iters| {
             timed_in_chunks(

@@ -14,9 +14,24 @@
 
 use std::hint::black_box;
 
+use telemark::opentelemetry_sdk::error::OTelSdkResult;
+use telemark::opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use telemark::trace::{Root, Sampler};
 use telemark::Traces;
-use telemark_peers::support::NoopExporter;
+
+/// Spans that reached the exporter.
+static EXPORTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts the spans it is given and drops them.
+#[derive(Debug)]
+struct CountingExporter;
+
+impl SpanExporter for CountingExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        EXPORTED.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
 
 #[inline(never)]
 fn baseline(x: u64) -> u64 {
@@ -171,7 +186,7 @@ fn main() {
     };
     let telemetry = telemark::builder!()
         .without_server()
-        .traces(Traces::exporter(NoopExporter).sampler(sampler))
+        .traces(Traces::exporter(CountingExporter).sampler(sampler))
         .start()
         .expect("telemetry");
     if case.ends_with("switched_off") {
@@ -190,11 +205,28 @@ fn main() {
         "tracing_no_subscriber" => tracing,
         _ => traced,
     };
+    // For whole-process counts: a flush every this many calls, so that the
+    // export thread keeps up (under valgrind threads take turns) and every
+    // span's export is counted.
+    let flush_every: u64 = std::env::var("FLUSH_EVERY")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     let mut sum = 0u64;
     for i in 0..iterations {
         sum = sum.wrapping_add(call(black_box(i)));
+        if flush_every > 0 && (i + 1) % flush_every == 0 {
+            telemetry.flush_traces(std::time::Duration::from_secs(60));
+        }
     }
     black_box(sum);
     telemark::set_enabled(true);
+    // What the export thread did with the spans (whole-process counts
+    // include its work: see peers/instruction_counts.sh --whole-process).
+    telemetry.flush_traces(std::time::Duration::from_secs(60));
+    eprintln!(
+        "spans exported {}",
+        EXPORTED.load(std::sync::atomic::Ordering::Relaxed)
+    );
     telemetry.shutdown();
 }

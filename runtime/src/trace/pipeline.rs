@@ -2,21 +2,23 @@
 //! batches, and the counters of exported and dropped spans.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::sync::{Mutex, OnceLock};
 
 use crossbeam_queue::ArrayQueue;
 use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter, SpanLinks};
 use opentelemetry_sdk::Resource;
 
 use super::error::TraceError;
 use super::sampler::Sampler;
-use super::span::{EventTime, Kind, SpanRecord};
+use super::span::{EventTime, Kind, SpanRecord, TraceSite};
 use crate::clock::clock;
 use crate::error::ConfigError;
 
@@ -480,6 +482,10 @@ struct Converter {
     anchor_wall: SystemTime,
     anchor_ticks: u64,
     scope: InstrumentationScope,
+    /// `code.function.name` of each call site (by its address), made once
+    /// and shared by its spans. Call sites are statics: as many entries as
+    /// the program has traced functions.
+    function_names: HashMap<usize, Arc<str>>,
 }
 
 impl Converter {
@@ -490,6 +496,7 @@ impl Converter {
             scope: InstrumentationScope::builder("telemark")
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build(),
+            function_names: HashMap::new(),
         }
     }
 
@@ -508,24 +515,32 @@ impl Converter {
         }
     }
 
-    fn convert(&self, record: SpanRecord) -> SpanData {
+    fn convert(&mut self, record: SpanRecord) -> SpanData {
         let site = record.site;
         let info = site.info;
-        let extra = record.extra.map(|extra| *extra).unwrap_or_default();
-        let mut attributes = Vec::with_capacity(3 + extra.attributes.len());
+        let mut extra = record.extra.map(|extra| *extra).unwrap_or_default();
+        // Where the span is, then its own attributes, in the record's
+        // vector.
+        let mut attributes = std::mem::take(&mut extra.attributes);
         // Spans of a function carry where it is; spans of a request made by
         // an integration (no source file) do not.
         if !info.file.is_empty() {
-            let function = if info.module.is_empty() {
-                Cow::Borrowed(info.function)
+            let function: Value = if info.module.is_empty() {
+                Value::from(info.function)
             } else {
-                Cow::Owned(format!("{}::{}", info.module, info.function))
+                let name = self
+                    .function_names
+                    .entry(site as *const TraceSite as usize)
+                    .or_insert_with(|| Arc::from(format!("{}::{}", info.module, info.function)));
+                Value::String(Arc::clone(name).into())
             };
-            attributes.push(KeyValue::new("code.function.name", function));
-            attributes.push(KeyValue::new("code.file.path", info.file));
-            attributes.push(KeyValue::new("code.line.number", i64::from(info.line)));
+            let code = [
+                KeyValue::new("code.function.name", function),
+                KeyValue::new("code.file.path", info.file),
+                KeyValue::new("code.line.number", i64::from(info.line)),
+            ];
+            attributes.splice(0..0, code);
         }
-        attributes.extend(extra.attributes);
         let mut events = SpanEvents::default();
         events.events = extra
             .events
