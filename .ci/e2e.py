@@ -180,6 +180,8 @@ def check_spans(rotel_log, shop_log):
         trace = root.get("Trace ID")
         if root.get("Parent ID") or trace not in logged:
             continue
+        if {span.get("Trace ID") for span in chain} != {trace}:
+            raise SystemExit(f"one request's spans in several traces: {[(s.get('Name'), s.get('Trace ID')) for s in chain]}")
         siblings = {s.get("Name") for s in spans if s.get("Parent ID") == handler.get("ID")}
         if "load_item" not in siblings:
             continue

@@ -19,7 +19,8 @@
 //! the breaker opens and the alerts fire on purpose; the slowness switch
 //! adds 300 ms to the lookup (HighLatencyP95) and 200 ms to the backend
 //! (slow calls, which trip the breaker's slow-call rule). Each switch acts
-//! on the process it is sent to.
+//! on the process it is sent to: with the backend run as a second instance,
+//! send `fail` to that one.
 //!
 //! Nothing here handles trace context by hand: telemark's tower layer gives
 //! each request its server span (remote parent from `traceparent`, the

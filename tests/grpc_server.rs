@@ -3,7 +3,8 @@
 //! the `rpc.*` attributes and its gRPC status (from the trailers, or from
 //! the headers of a trailers-only answer), Error only for the server's own
 //! failures, the client's span as its parent, and the HTTP server metrics
-//! by method path.
+//! by method path. Separate tests share one exporter: their spans have
+//! names of their own.
 //! `cargo test --features tower --test grpc_server`
 #![cfg(all(feature = "tower", not(feature = "disable-instrumentation")))]
 
@@ -121,8 +122,8 @@ fn server_span_under(spans: &[SpanData], caller: &str) -> SpanData {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_calls_get_rpc_spans_with_their_status_and_metrics() {
+    fixture(); // telemetry started before the first call
     let address = serve().await;
-    fixture().exporter.reset();
 
     #[traced]
     async fn serving(address: SocketAddr) -> Result<i32, Code> {
@@ -184,26 +185,168 @@ async fn grpc_calls_get_rpc_spans_with_their_status_and_metrics() {
     );
 
     // The HTTP server histogram, by method path; the server's failures with
-    // their gRPC code as error_type.
+    // their gRPC code as error_type. A method the server does not have is
+    // no route: a client cannot make up label values.
     let text = fixture().telemetry.render_metrics();
-    let series = |route: &str, error: Option<&str>| {
+    let series = |route: Option<&str>, error: Option<&str>| {
+        let route = route
+            .map(|r| format!(",http_route=\"{r}\""))
+            .unwrap_or_default();
         let error = error
             .map(|e| format!(",error_type=\"{e}\""))
             .unwrap_or_default();
         format!(
-            "http_server_request_duration_seconds_count{{service_name=\"{}\",http_request_method=\"POST\",url_scheme=\"http\",http_route=\"{route}\",http_response_status_code=\"200\"{error}}} ",
+            "http_server_request_duration_seconds_count{{service_name=\"{}\",http_request_method=\"POST\",url_scheme=\"http\"{route},http_response_status_code=\"200\"{error}}} ",
             fixture().telemetry.service_name()
         )
     };
+    assert!(!text.contains("Missing"), "{text}");
     for (route, error, count) in [
-        ("/grpc.health.v1.Health/Check", None, 2),
-        ("/grpc.health.v1.Health/Missing", Some("UNIMPLEMENTED"), 1),
+        (Some("/grpc.health.v1.Health/Check"), None, 2),
+        (None, Some("UNIMPLEMENTED"), 1),
     ] {
         let line = series(route, error);
         let found = text
             .lines()
             .find_map(|l| l.strip_prefix(line.as_str()))
             .unwrap_or_else(|| panic!("{line} in\n{text}"));
-        assert_eq!(found, count.to_string(), "{route}");
+        assert_eq!(found, count.to_string(), "{route:?}");
     }
+}
+
+/// A gRPC response body made frame by frame: its work (a `#[traced]` call)
+/// is done while it is polled, as a streaming handler's is; then one
+/// message, then the trailers if it has any.
+struct StreamingBody {
+    frames: std::collections::VecDeque<http_body::Frame<bytes::Bytes>>,
+}
+
+#[traced]
+fn make_message() -> bytes::Bytes {
+    bytes::Bytes::from_static(b"\0\0\0\0\0")
+}
+
+impl StreamingBody {
+    fn new(trailers: Option<&str>) -> Self {
+        let mut frames = std::collections::VecDeque::new();
+        frames.push_back(http_body::Frame::data(bytes::Bytes::new()));
+        if let Some(status) = trailers {
+            let mut map = http::HeaderMap::new();
+            map.insert("grpc-status", status.parse().unwrap());
+            frames.push_back(http_body::Frame::trailers(map));
+        }
+        StreamingBody { frames }
+    }
+}
+
+impl http_body::Body for StreamingBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        let frame = self
+            .frames
+            .pop_front()
+            .map(|frame| match frame.into_data() {
+                Ok(_) => Ok(http_body::Frame::data(make_message())),
+                Err(trailers) => Ok(trailers),
+            });
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty()
+    }
+}
+
+/// Answers every call 200 with a `StreamingBody`.
+#[derive(Clone)]
+struct Streaming {
+    trailers: Option<&'static str>,
+}
+
+impl tower_service::Service<http::Request<()>> for Streaming {
+    type Response = http::Response<StreamingBody>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<()>) -> Self::Future {
+        let mut response = http::Response::new(StreamingBody::new(self.trailers));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        std::future::ready(Ok(response))
+    }
+}
+
+/// One call through the layer, its body read to the end.
+async fn call_streaming(path: &str, content_type: &str, trailers: Option<&'static str>) {
+    use http_body_util::BodyExt;
+    let mut service = tower_layer::Layer::layer(&HttpServerLayer::new(), Streaming { trailers });
+    let request = http::Request::post(path)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(())
+        .unwrap();
+    let response = tower_service::Service::call(&mut service, request)
+        .await
+        .unwrap();
+    response.into_body().collect().await.unwrap();
+}
+
+#[tokio::test]
+async fn streaming_bodies_missing_statuses_and_grpc_web() {
+    fixture(); // telemetry started before the first call
+    call_streaming("/shop.Stream/Prices", "application/grpc+proto", Some("0")).await;
+    call_streaming("/shop.Stream/Broken", "application/grpc", None).await;
+    call_streaming("/shop.Stream/Web", "application/grpc-web", None).await;
+    let spans = spans();
+
+    // The work done while the body is polled is a child of the call's span.
+    let call = spans
+        .iter()
+        .find(|s| s.name == "shop.Stream/Prices")
+        .expect("the streaming call's span");
+    let made: Vec<_> = spans.iter().filter(|s| s.name == "make_message").collect();
+    assert!(made
+        .iter()
+        .any(|s| s.parent_span_id == call.span_context.span_id()));
+    assert_eq!(
+        attribute(call, "rpc.grpc.status_code"),
+        Some(Value::from(0_i64))
+    );
+    assert_eq!(call.status, Status::Unset);
+
+    // A body that ends without a status is a failure, as gRPC clients see it.
+    let broken = spans
+        .iter()
+        .find(|s| s.name == "shop.Stream/Broken")
+        .unwrap();
+    assert_eq!(attribute(broken, "rpc.grpc.status_code"), None);
+    assert_eq!(
+        attribute(broken, "error.type"),
+        Some(Value::from("missing_grpc_status"))
+    );
+    assert!(matches!(broken.status, Status::Error { .. }));
+
+    // gRPC-Web (status in the body) is plain HTTP to the layer.
+    let web = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server && s.name == "POST")
+        .expect("the gRPC-Web call, named by its method");
+    assert_eq!(attribute(web, "rpc.system"), None);
+    assert_eq!(
+        attribute(web, "http.response.status_code"),
+        Some(Value::from(200_i64))
+    );
 }

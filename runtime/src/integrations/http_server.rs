@@ -73,11 +73,13 @@ static REQUEST_SITE: TraceSite = TraceSite {
 /// `{service}/{method}` and gets `rpc.system`, `rpc.service`, `rpc.method`
 /// and `rpc.grpc.status_code`. Its status comes from `grpc-status`: in the
 /// headers of a trailers-only answer, else in the trailers, so its span and
-/// its measurement end with the response body. Only the server's own
-/// failures (`UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`,
-/// `UNAVAILABLE`, `DATA_LOSS`) set status Error and `error.type` (the
-/// code's name, also the metric's `error_type`). Its route, when no router
-/// names one, is its path.
+/// its measurement end with the response body (the span is current while
+/// the body is polled). Only the server's own failures (`UNKNOWN`,
+/// `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`,
+/// `DATA_LOSS`) and an answer with no status at all set status Error and
+/// `error.type` (the code's name, or `missing_grpc_status`; also the
+/// metric's `error_type`). Its route, when no router names one, is its
+/// path, unless the server has no such method. gRPC-Web is plain HTTP here.
 #[derive(Clone, Default)]
 pub struct HttpServerLayer {
     route: Option<Arc<RouteFn>>,
@@ -156,9 +158,10 @@ where
         let grpc = grpc_call(&request);
         // A gRPC call's route is its path, `/{service}/{method}`, when no
         // router named one.
-        let route = self
-            .route_of(&request)
-            .or_else(|| grpc.is_some().then(|| request.uri().path().to_owned()))
+        let named = self.route_of(&request);
+        let route_is_path = named.is_none() && grpc.is_some();
+        let route = named
+            .or_else(|| route_is_path.then(|| request.uri().path().to_owned()))
             .map(|route| bounded(route, MAX_ROUTE_BYTES));
         let scheme = scheme_of(request.uri());
         let parent = extract_context(request.headers());
@@ -191,6 +194,7 @@ where
             start: started,
             completed: false,
             grpc: grpc.is_some(),
+            route_is_path,
         };
         let future = {
             let _current = state.enter();
@@ -270,8 +274,11 @@ fn fill_request<B>(
 /// A gRPC call's service and method, from its path `/{service}/{method}`,
 /// if the request is one (its content type `application/grpc…`).
 fn grpc_call<B>(request: &Request<B>) -> Option<(&str, &str)> {
+    // `application/grpc`, `application/grpc+proto`..., not gRPC-Web (whose
+    // status is in the body).
     let content_type = request.headers().get(http::header::CONTENT_TYPE)?;
-    if !content_type.as_bytes().starts_with(b"application/grpc") {
+    let rest = content_type.as_bytes().strip_prefix(b"application/grpc")?;
+    if !(rest.is_empty() || rest.starts_with(b"+") || rest.starts_with(b";")) {
         return None;
     }
     let (service, method) = request.uri().path().strip_prefix('/')?.split_once('/')?;
@@ -336,12 +343,18 @@ struct RequestState {
     /// A gRPC call: its status is in `grpc-status`, in the response's
     /// headers or else in its trailers.
     grpc: bool,
+    /// The route is the gRPC call's path (no router named one): dropped
+    /// from the metric if the server has no such method.
+    route_is_path: bool,
 }
 
 /// What the inner service runs inside, for one poll (or its call).
 enum Current {
     Span(#[allow(dead_code)] PollScope),
-    Remote(#[allow(dead_code)] opentelemetry::ContextGuard),
+    Remote(
+        #[allow(dead_code)] opentelemetry::ContextGuard,
+        #[allow(dead_code)] PollScope,
+    ),
 }
 
 impl RequestState {
@@ -349,9 +362,15 @@ impl RequestState {
     /// current until the returned value drops.
     fn enter(&mut self) -> Current {
         match &self.remote {
-            Some(remote) => Current::Remote(remote.clone().attach()),
+            // The span's scope too: for an unsampled root (a caller that
+            // sent only baggage) it marks the thread, so that the calls made
+            // inside are not sampled either and say so downstream.
             // SAFETY: a local of the poll or call, dropped before the state
             // moves.
+            Some(remote) => {
+                Current::Remote(remote.clone().attach(), unsafe { self.span.enter_poll() })
+            }
+            // SAFETY: as above.
             None => Current::Span(unsafe { self.span.enter_poll() }),
         }
     }
@@ -428,19 +447,19 @@ where
             }
         };
         let status = response.status();
-        if let Some(record) = state.span.record() {
-            record_status(record, status, false);
-        }
         let (parts, body) = response.into_parts();
         // A gRPC answer's status comes in its trailers unless the headers
         // hold it: the call ends there, with the body.
         let state = match (state.grpc, grpc_status(&parts.headers)) {
-            (true, None) if status.is_success() => Some(state),
+            (true, None) if status.is_success() => Some(AwaitingTrailers { state, status }),
             (true, code) => {
                 state.grpc_ended(status, code);
                 None
             }
             (false, _) => {
+                if let Some(record) = state.span.record() {
+                    record_status(record, status, false);
+                }
                 state.measure(status.as_u16(), Ending::Answered);
                 state.finish();
                 None
@@ -460,24 +479,48 @@ impl RequestState {
         self.span.complete();
     }
 
-    /// A gRPC call ended with `code` (`None`: no status was sent).
+    /// A gRPC call answered with the HTTP `status` ended with `code`
+    /// (`None`: no `grpc-status` was sent).
     fn grpc_ended(mut self, status: http::StatusCode, code: Option<u8>) {
-        let failed = code.filter(|code| grpc_server_error(*code));
+        let failed = match code {
+            Some(code) if grpc_server_error(code) => Some(GRPC_CODES[usize::from(code)]),
+            Some(_) => None,
+            // gRPC clients take a success without a status for a failure.
+            None if status.is_success() => Some("missing_grpc_status"),
+            // The HTTP status says how it went (a 5xx is an error).
+            None => None,
+        };
         if let Some(record) = self.span.record() {
+            match (code, failed) {
+                (None, None) => record_status(record, status, false),
+                _ => record.attribute("http.response.status_code", i64::from(status.as_u16())),
+            }
             if let Some(code) = code {
                 record.attribute("rpc.grpc.status_code", i64::from(code));
             }
-            if let Some(code) = failed {
-                record_failure(record, GRPC_CODES[usize::from(code)], String::new());
+            if let Some(why) = failed {
+                record_failure(record, why, String::new());
             }
         }
+        // A method the server does not have is no route: a client cannot
+        // fill the label set with made-up paths.
+        if self.route_is_path && (code == Some(12) || status == http::StatusCode::NOT_FOUND) {
+            self.route = None;
+        }
         let ending = match failed {
-            Some(code) => Ending::Failed(GRPC_CODES[usize::from(code)]),
+            Some(why) => Ending::Failed(why),
             None => Ending::Answered,
         };
         self.measure(status.as_u16(), ending);
         self.finish();
     }
+}
+
+/// A gRPC call whose status is still to come, in the body's trailers.
+struct AwaitingTrailers {
+    state: RequestState,
+    /// The HTTP status it was answered with.
+    status: http::StatusCode,
 }
 
 pin_project_lite::pin_project! {
@@ -488,7 +531,7 @@ pin_project_lite::pin_project! {
     pub struct HttpServerBody<B> {
         #[pin]
         inner: B,
-        state: Option<RequestState>,
+        state: Option<AwaitingTrailers>,
     }
 }
 
@@ -500,32 +543,41 @@ impl<B: http_body::Body> http_body::Body for HttpServerBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
-        let this = self.project();
-        let frame = this.inner.poll_frame(cx);
-        if this.state.is_some() {
-            match &frame {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(trailers) = frame.trailers_ref() {
-                        if let Some(state) = this.state.take() {
-                            state.grpc_ended(http::StatusCode::OK, grpc_status(trailers));
-                        }
-                    }
-                }
-                Poll::Ready(Some(Err(_))) => {
-                    if let Some(mut state) = this.state.take() {
+        let mut this = self.project();
+        let Some(awaiting) = this.state.as_mut() else {
+            return this.inner.poll_frame(cx);
+        };
+        // The call's span is current while its body is made (a streaming
+        // handler's work is done here).
+        let frame = {
+            let _current = awaiting.state.enter();
+            this.inner.as_mut().poll_frame(cx)
+        };
+        let ended = match &frame {
+            Poll::Ready(Some(Ok(frame))) => match frame.trailers_ref() {
+                Some(trailers) => Some(Ok(grpc_status(trailers))),
+                // The last frame, without trailers: nothing more is polled.
+                None if this.inner.is_end_stream() => Some(Ok(None)),
+                None => None,
+            },
+            Poll::Ready(Some(Err(_))) => Some(Err(())),
+            Poll::Ready(None) => Some(Ok(None)),
+            Poll::Pending => None,
+        };
+        if let Some(ended) = ended {
+            if let Some(AwaitingTrailers { mut state, status }) = this.state.take() {
+                match ended {
+                    Ok(code) => state.grpc_ended(status, code),
+                    Err(()) => {
                         if let Some(record) = state.span.record() {
+                            let code = i64::from(status.as_u16());
+                            record.attribute("http.response.status_code", code);
                             record_failure(record, "body_error", String::new());
                         }
-                        state.measure(200, Ending::Failed("body_error"));
+                        state.measure(status.as_u16(), Ending::Failed("body_error"));
                         state.finish();
                     }
                 }
-                Poll::Ready(None) => {
-                    if let Some(state) = this.state.take() {
-                        state.grpc_ended(http::StatusCode::OK, None);
-                    }
-                }
-                Poll::Pending => {}
             }
         }
         frame

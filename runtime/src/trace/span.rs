@@ -470,7 +470,10 @@ fn new_trace_id() -> u128 {
 /// the next service's parent-based sampler follows the decision instead of
 /// starting a trace of its own. `None` anywhere else.
 pub(crate) fn unsampled_context() -> Option<Context> {
-    if UNSAMPLED.with(Cell::get) == 0 || Context::map_current(|cx| cx.has_active_span()) {
+    if UNSAMPLED.with(Cell::get) == 0
+        || !is_enabled()
+        || Context::map_current(|cx| cx.has_active_span())
+    {
         return None;
     }
     let unsampled = SpanContext::new(
