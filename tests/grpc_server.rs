@@ -262,38 +262,20 @@ impl http_body::Body for StreamingBody {
     }
 }
 
-/// Answers every call 200 with a `StreamingBody`.
-#[derive(Clone)]
-struct Streaming {
-    trailers: Option<&'static str>,
-}
-
-impl tower_service::Service<http::Request<()>> for Streaming {
-    type Response = http::Response<StreamingBody>;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: http::Request<()>) -> Self::Future {
-        let mut response = http::Response::new(StreamingBody::new(self.trailers));
+/// One call through the layer, its body read to the end.
+async fn call_streaming(path: &str, content_type: &str, trailers: Option<&'static str>) {
+    use http_body_util::BodyExt;
+    // Answers 200 with a `StreamingBody`, as gRPC.
+    let answer = move |_| {
+        let mut response = http::Response::new(StreamingBody::new(trailers));
         response.headers_mut().insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/grpc"),
         );
-        std::future::ready(Ok(response))
-    }
-}
-
-/// One call through the layer, its body read to the end.
-async fn call_streaming(path: &str, content_type: &str, trailers: Option<&'static str>) {
-    use http_body_util::BodyExt;
-    let mut service = tower_layer::Layer::layer(&HttpServerLayer::new(), Streaming { trailers });
+        response
+    };
+    let mut service =
+        tower_layer::Layer::layer(&HttpServerLayer::new(), common::AnswerAtOnce(answer));
     let request = http::Request::post(path)
         .header(http::header::CONTENT_TYPE, content_type)
         .body(())

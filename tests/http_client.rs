@@ -136,36 +136,23 @@ async fn one_trace_from_the_caller_through_reqwest_to_the_server() {
     }
 }
 
-/// A tower "client" answering with the `traceparent` it was sent.
-#[derive(Clone)]
-struct EchoTraceparent;
-
-impl tower_service::Service<http::Request<()>> for EchoTraceparent {
-    type Response = http::Response<String>;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<()>) -> Self::Future {
-        let sent = request
-            .headers()
-            .get("traceparent")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        std::future::ready(Ok(http::Response::new(sent)))
-    }
+/// A tower "client": answers with the `traceparent` it was sent.
+fn echo_traceparent(request: http::Request<()>) -> http::Response<String> {
+    let sent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    http::Response::new(sent)
 }
 
 #[traced]
 async fn call_through_tower() -> String {
-    let mut client = tower_layer::Layer::layer(&HttpClientLayer::new(), EchoTraceparent);
+    let mut client = tower_layer::Layer::layer(
+        &HttpClientLayer::new(),
+        common::AnswerAtOnce(echo_traceparent),
+    );
     let request = http::Request::get("http://inventory.internal:8081/stock")
         .body(())
         .unwrap();

@@ -159,3 +159,30 @@ pub fn exported_span(fixture: &SpanFixture, name: &str) -> opentelemetry_sdk::tr
     assert_eq!(found.len(), 1, "one span named {name}");
     found.remove(0)
 }
+
+/// A tower HTTP service that answers each request at once with
+/// `answer(request)`: the inner service of layer tests.
+#[cfg(feature = "tower")]
+#[derive(Clone)]
+pub struct AnswerAtOnce<F>(pub F);
+
+#[cfg(feature = "tower")]
+impl<F, B> tower_service::Service<http::Request<()>> for AnswerAtOnce<F>
+where
+    F: FnMut(http::Request<()>) -> http::Response<B>,
+{
+    type Response = http::Response<B>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<()>) -> Self::Future {
+        std::future::ready(Ok((self.0)(request)))
+    }
+}
