@@ -535,6 +535,13 @@ pin_project_lite::pin_project! {
     }
 }
 
+impl<B> HttpServerBody<B> {
+    /// The inner service's body.
+    pub fn get_ref(&self) -> &B {
+        &self.inner
+    }
+}
+
 impl<B: http_body::Body> http_body::Body for HttpServerBody<B> {
     type Data = B::Data;
     type Error = B::Error;
