@@ -8,7 +8,8 @@
 # freeing included) less the baseline's, over the number of calls, with the
 # spans the export thread exported and dropped. The driver flushes every 256
 # calls (in every case, the baseline's included) so that the export thread,
-# which under valgrind takes turns with the caller, keeps up.
+# which under valgrind takes turns with the caller, keeps up. The async
+# cases are awaited in a tokio runtime and counted inside the loop.
 #   bash peers/instruction_counts.sh --whole-process [iterations]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,17 +29,32 @@ program_total() {
 }
 
 if [ "$whole" = yes ]; then
-  printf '%-24s %-22s %s\n' case instructions/call "spans exported / dropped"
+  printf '%-26s %-18s %s\n' case instructions/call "spans exported / dropped"
+  # Spans: every thread's instructions less the baseline's. Start-up (the
+  # clock's calibration) varies by a few million instructions between runs:
+  # about +-40 per call at the default 200,000 calls.
+  base=""
   for case in baseline traced_sampled traced_not_sampled stacked; do
     FLUSH_EVERY=256 valgrind --tool=callgrind --callgrind-out-file="$out/$case" \
       target/release/instruction_counts "$case" "$iterations" >/dev/null 2>"$out/$case.err"
-  done
-  base=$(program_total "$out/baseline")
-  for case in traced_sampled traced_not_sampled stacked; do
     total=$(program_total "$out/$case")
+    if [ -z "$base" ]; then base=$total; continue; fi
     spans=$(awk -v n="$iterations" '/^spans exported/ { print $3 " / " n - $3 }' "$out/$case.err")
-    per_call=$(awk -v t="$total" -v b="$base" -v n="$iterations" 'BEGIN { printf "%.1f", (t - b) / n }')
-    printf '%-24s %-22s %s\n' "$case" "$per_call" "$spans"
+    printf '%-26s %-18s %s\n' "$case" "$(awk -v t="$total" -v b="$base" -v n="$iterations" \
+      'BEGIN { printf "%.1f", (t - b) / n }')" "$spans"
+  done
+  # Async calls awaited in a tokio runtime: counted inside the driver's
+  # loop only (start-up left out, so the figure is exact), less the same
+  # loop over an uninstrumented async fn.
+  base=""
+  for case in baseline_async breaker_async traced_async_not_sampled; do
+    valgrind --tool=callgrind --toggle-collect='instruction_counts::awaited*' \
+      --callgrind-out-file="$out/$case" \
+      target/release/instruction_counts "$case" "$iterations" >/dev/null 2>&1
+    total=$(program_total "$out/$case")
+    if [ -z "$base" ]; then base=$total; continue; fi
+    printf '%-26s %-18s\n' "$case" "$(awk -v t="$total" -v b="$base" -v n="$iterations" \
+      'BEGIN { printf "%.1f", (t - b) / n }')"
   done
   exit 0
 fi

@@ -420,6 +420,29 @@ async fn a_cancelled_async_call_counts_as_ignored() {
     assert_eq!(breaker.state(), BreakerState::Closed);
 }
 
+#[circuit_breaker(name = "sized-untimed")]
+async fn untimed_call() -> Result<(), CallError> {
+    Ok(())
+}
+
+#[circuit_breaker(name = "sized-timed", timeout = "1s")]
+async fn timed_call() -> Result<(), CallError> {
+    Ok(())
+}
+
+#[test]
+fn without_a_timeout_the_call_future_carries_no_timer() {
+    // Every call moves its attempt into the caller's future: a timer there
+    // would be copied on each call for nothing.
+    let untimed = std::mem::size_of_val(&untimed_call());
+    let timed = std::mem::size_of_val(&timed_call());
+    let timer = std::mem::size_of::<tokio::time::Sleep>();
+    assert!(
+        untimed + timer <= timed,
+        "untimed {untimed} bytes, timed {timed}, a tokio timer {timer}"
+    );
+}
+
 // ---- metrics, /status and spans --------------------------------------------
 
 #[circuit_breaker(name = "observed", consecutive_failures = 1, open_for = "1h")]

@@ -154,5 +154,49 @@ fn two_threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, one_thread, two_threads);
+/// As `telemark_attribute_async` without the attribute (inlined alike).
+#[inline(always)]
+async fn baseline_async_fn(x: u64) -> Result<u64, CallError> {
+    work(x)
+}
+
+/// `iters` awaited calls inside a tokio current-thread runtime (with
+/// timers, as services have), timed inside it.
+fn awaited<T, F: std::future::Future<Output = T>>(
+    runtime: &tokio::runtime::Runtime,
+    iters: u64,
+    call: impl Fn(u64) -> F,
+) -> std::time::Duration {
+    runtime.block_on(async {
+        let start = std::time::Instant::now();
+        for i in 0..iters {
+            let _ = black_box(call(black_box(i)).await);
+        }
+        start.elapsed()
+    })
+}
+
+fn in_tokio(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let mut group = c.benchmark_group("breaker_closed_in_tokio");
+    group.bench_function("baseline_async", |b| {
+        b.iter_custom(|iters| awaited(&runtime, iters, baseline_async_fn))
+    });
+    group.bench_function("telemark_attribute_async", |b| {
+        b.iter_custom(|iters| awaited(&runtime, iters, telemark_attribute_async))
+    });
+    group.bench_function("recloser_async", |b| {
+        b.iter_custom(|iters| {
+            awaited(&runtime, iters, |x| {
+                async_recloser().call(async move { work(x) })
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, one_thread, two_threads, in_tokio);
 criterion_main!(benches);

@@ -70,9 +70,9 @@ pub use opentelemetry_sdk;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::breaker::site::{
-        attempt, every_error_fails, finish as breaker_finish, judge, sleep, sleep_blocking,
-        Attempt, Attempts, BreakerResult, BreakerSite, CannotCarry, CarriesRefusal, Refusal,
-        BREAKER_SITES,
+        attempt, attempt_untimed, every_error_fails, finish as breaker_finish, judge, sleep,
+        sleep_blocking, Attempt, Attempts, BreakerResult, BreakerSite, CannotCarry, CarriesRefusal,
+        Refusal, BREAKER_SITES,
     };
     pub use crate::breaker::{BreakerConfig, Jitter, RetryPolicy, Verdict};
     pub use crate::call::{

@@ -143,8 +143,13 @@ pub fn breaker_block(
                     quote!(async move { #body })
                 };
                 let timed_out = refused_value(&error);
+                // Without a timeout, no timer in the function's future.
+                let attempt = match this.timeout {
+                    Some(_) => quote!(#private::attempt(&#site_static, #permit, #future)),
+                    None => quote!(#private::attempt_untimed(#permit, #future)),
+                };
                 quote! {
-                    match #private::attempt(&#site_static, #permit, #future).await {
+                    match #attempt.await {
                         ::core::result::Result::Ok((#permit, #ret)) => {
                             let #verdict = #finish;
                             (#ret, #verdict)

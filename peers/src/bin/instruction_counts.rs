@@ -141,6 +141,45 @@ fn recloser(x: u64) -> u64 {
         .unwrap_or(0)
 }
 
+#[inline(never)]
+async fn baseline_async(x: u64) -> Result<u64, Refused> {
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+#[telemark::circuit_breaker(name = "instructions-async")]
+#[inline(never)]
+async fn breaker_async(x: u64) -> Result<u64, Refused> {
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+#[telemark::traced]
+#[inline(never)]
+async fn traced_async(x: u64) -> Result<u64, Refused> {
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+/// `iterations` calls of an `async fn`, each awaited inside a tokio
+/// current-thread runtime (with timers, as services have). Not inlined:
+/// callgrind counts inside it only (`--toggle-collect`), leaving out
+/// start-up, whose clock calibration varies from run to run.
+#[inline(never)]
+fn awaited<F: std::future::Future<Output = Result<u64, Refused>>>(
+    iterations: u64,
+    call: impl Fn(u64) -> F,
+) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let mut sum = 0u64;
+        for i in 0..iterations {
+            sum = sum.wrapping_add(call(black_box(i)).await.unwrap_or(0));
+        }
+        sum
+    })
+}
+
 #[tracing::instrument(skip_all)]
 #[inline(never)]
 fn tracing(x: u64) -> u64 {
@@ -165,6 +204,11 @@ const CASES: &[&str] = &[
     "metered_hit_count",
     "recloser_closed",
     "tracing_no_subscriber",
+    // Awaited in a tokio runtime; counted over the whole process against
+    // baseline_async (instruction_counts.sh --whole-process).
+    "baseline_async",
+    "breaker_async",
+    "traced_async_not_sampled",
 ];
 
 fn main() {
@@ -179,7 +223,7 @@ fn main() {
         std::process::exit(2);
     }
     // Every case starts the same telemetry, so start-up costs cancel out.
-    let sampler = if case == "traced_not_sampled" {
+    let sampler = if case == "traced_not_sampled" || case == "traced_async_not_sampled" {
         Sampler::ParentBased(Root::AlwaysOff)
     } else {
         Sampler::AlwaysOn
@@ -191,6 +235,17 @@ fn main() {
         .expect("telemetry");
     if case.ends_with("switched_off") {
         telemark::set_enabled(false);
+    }
+    let asynchronous = match case.as_str() {
+        "baseline_async" => Some(awaited(iterations, baseline_async)),
+        "breaker_async" => Some(awaited(iterations, breaker_async)),
+        "traced_async_not_sampled" => Some(awaited(iterations, traced_async)),
+        _ => None,
+    };
+    if let Some(sum) = asynchronous {
+        black_box(sum);
+        telemetry.shutdown();
+        return;
     }
     let call: fn(u64) -> u64 = match case.as_str() {
         "baseline" => baseline,

@@ -315,6 +315,46 @@ impl<F: Future> Future for Attempt<F> {
     }
 }
 
+/// One attempt of an `async fn` whose breaker has no `timeout`: the body's
+/// future and the permit, with no timer, so that the function's future
+/// stays small (a tokio timer is larger than most bodies' futures, and the
+/// whole attempt is moved into the caller's future on every call).
+pub fn attempt_untimed<F: Future>(permit: Permit<'static>, future: F) -> UntimedAttempt<F> {
+    UntimedAttempt {
+        future,
+        permit: Some(permit),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Resolves to the body's output with the permit to report it on.
+    /// Dropped before that (cancelled), its permit counts the call as
+    /// ignored. Never times out: its output is `Result` only to match
+    /// [`Attempt`]'s.
+    pub struct UntimedAttempt<F> {
+        #[pin]
+        future: F,
+        permit: Option<Permit<'static>>,
+    }
+}
+
+impl<F: Future> Future for UntimedAttempt<F> {
+    type Output = Result<(Permit<'static>, F::Output), BreakerError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if this.permit.is_none() {
+            return Poll::Pending; // finished: polled again by mistake
+        }
+        let output = std::task::ready!(this.future.poll(cx));
+        match this.permit.take() {
+            Some(permit) => Poll::Ready(Ok((permit, output))),
+            None => Poll::Pending, // unreachable: checked above
+        }
+    }
+}
+
 /// Set once a tokio runtime without timers was met: from then on, timeouts
 /// and retry delays are skipped instead of panicking again.
 static TIMERS_MISSING: AtomicBool = AtomicBool::new(false);
