@@ -4,7 +4,7 @@
 //! fn`, returning `impl Future` or a boxed future).
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ReturnType, Signature, Type};
 
@@ -85,25 +85,15 @@ fn outcome(plan: &Plan) -> TokenStream {
     if let Some(traced) = plan.traced.as_ref().filter(|traced| traced.needs_value()) {
         // The value's text is made before the span's record is borrowed:
         // it runs the user's `Display` / `Debug`.
-        if let Some((format, span)) = traced.err {
-            out.extend(match format {
-                Format::Display => {
-                    quote_spanned!(span=> #private::span_error_display(&mut #call, &#ret);)
-                }
-                Format::Debug => {
-                    quote_spanned!(span=> #private::span_error_debug(&mut #call, &#ret);)
-                }
-            });
-        }
-        if let Some((format, span)) = traced.ret {
-            out.extend(match format {
-                Format::Display => {
-                    quote_spanned!(span=> #private::span_return_display(&mut #call, &#ret);)
-                }
-                Format::Debug => {
-                    quote_spanned!(span=> #private::span_return_debug(&mut #call, &#ret);)
-                }
-            });
+        for (wanted, what) in [(traced.err, "error"), (traced.ret, "return")] {
+            if let Some((format, span)) = wanted {
+                let style = match format {
+                    Format::Display => "display",
+                    Format::Debug => "debug",
+                };
+                let record = format_ident!("span_{}_{}", what, style, span = span);
+                out.extend(quote_spanned!(span=> #private::#record(&mut #call, &#ret);));
+            }
         }
     }
     out

@@ -124,8 +124,6 @@ impl ClientRequest {
     }
 
     fn measure(&self, status: u16, ending: Ending) {
-        let clock = clock();
-        let nanos = clock.delta_as_nanos(self.start, clock.raw());
         let key = SeriesKey {
             method: self.method,
             scheme: self.scheme,
@@ -133,9 +131,7 @@ impl ClientRequest {
             status,
             ending,
         };
-        CLIENT_DURATIONS
-            .series(key, self.address.as_deref())
-            .record(nanos);
+        CLIENT_DURATIONS.record_since(self.start, key, self.address.as_deref());
     }
 }
 

@@ -12,6 +12,7 @@ use std::sync::{LazyLock, RwLock};
 use http::StatusCode;
 use opentelemetry::trace::Status;
 
+use crate::clock::clock;
 use crate::metrics::exposition::{format_seconds, header, sample};
 use crate::trace::span::SpanRecord;
 
@@ -132,6 +133,14 @@ impl DurationFamily {
             client_errors,
             groups: LazyLock::new(Default::default),
         }
+    }
+
+    /// Records the time since `start` (clock ticks) in the series of `key`
+    /// in `group`.
+    pub(crate) fn record_since(&self, start: u64, key: SeriesKey, group: Option<&str>) {
+        let clock = clock();
+        let nanos = clock.delta_as_nanos(start, clock.raw());
+        self.series(key, group).record(nanos);
     }
 
     /// The series of `key` in `group`: a read lock and a lookup by the

@@ -377,8 +377,6 @@ impl RequestState {
 
     /// Records the request's duration as it ended.
     fn measure(&self, status: u16, ending: Ending) {
-        let clock = clock();
-        let nanos = clock.delta_as_nanos(self.start, clock.raw());
         let key = SeriesKey {
             method: self.method,
             scheme: self.scheme,
@@ -386,9 +384,7 @@ impl RequestState {
             status,
             ending,
         };
-        SERVER_DURATIONS
-            .series(key, self.route.as_deref())
-            .record(nanos);
+        SERVER_DURATIONS.record_since(self.start, key, self.route.as_deref());
     }
 }
 
@@ -438,11 +434,7 @@ where
         let response = match result {
             Ok(response) => response,
             Err(error) => {
-                if let Some(record) = state.span.record() {
-                    record_failure(record, "service_error", error.to_string());
-                }
-                state.measure(0, Ending::Failed("service_error"));
-                state.finish();
+                state.failed(None, "service_error", error.to_string());
                 return Poll::Ready(Err(error));
             }
         };
@@ -477,6 +469,21 @@ impl RequestState {
     fn finish(mut self) {
         self.completed = true;
         self.span.complete();
+    }
+
+    /// The request failed (`why`), after an answer with `status` if any.
+    fn failed(mut self, status: Option<http::StatusCode>, why: &'static str, message: String) {
+        if let Some(record) = self.span.record() {
+            if let Some(status) = status {
+                record.attribute("http.response.status_code", i64::from(status.as_u16()));
+            }
+            record_failure(record, why, message);
+        }
+        self.measure(
+            status.map_or(0, |status| status.as_u16()),
+            Ending::Failed(why),
+        );
+        self.finish();
     }
 
     /// A gRPC call answered with the HTTP `status` ended with `code`
@@ -572,18 +579,10 @@ impl<B: http_body::Body> http_body::Body for HttpServerBody<B> {
             Poll::Pending => None,
         };
         if let Some(ended) = ended {
-            if let Some(AwaitingTrailers { mut state, status }) = this.state.take() {
+            if let Some(AwaitingTrailers { state, status }) = this.state.take() {
                 match ended {
                     Ok(code) => state.grpc_ended(status, code),
-                    Err(()) => {
-                        if let Some(record) = state.span.record() {
-                            let code = i64::from(status.as_u16());
-                            record.attribute("http.response.status_code", code);
-                            record_failure(record, "body_error", String::new());
-                        }
-                        state.measure(status.as_u16(), Ending::Failed("body_error"));
-                        state.finish();
-                    }
+                    Err(()) => state.failed(Some(status), "body_error", String::new()),
                 }
             }
         }
