@@ -52,3 +52,22 @@ fn circuit_breakers_are_protection_not_instrumentation_and_stay() {
     let breaker = telemark::CircuitBreaker::named("kept").unwrap();
     assert_eq!(breaker.state(), telemark::breaker::BreakerState::Open);
 }
+
+#[derive(Clone, Copy, telemark::LabelValue)]
+enum Channel {
+    Web,
+    App,
+}
+
+/// `channel` is read by a computed label only: still in use (no
+/// `unused_variables` warning) when the attribute is compiled out.
+#[telemark::counted(labels(channel = channel, failed = |result: &Result<u8, ()>| result.is_err()))]
+fn order(channel: Channel) -> Result<u8, ()> {
+    Ok(1)
+}
+
+#[test]
+fn computed_labels_compile_out_without_evaluating() {
+    assert_eq!(order(Channel::Web), Ok(1));
+    assert_eq!(order(Channel::App), Ok(1));
+}

@@ -12,6 +12,7 @@
 //!   attributes: one guard, one state machine, one catalog entry.
 
 mod attr;
+mod derive;
 mod errors;
 mod expand;
 mod plan;
@@ -41,7 +42,10 @@ use attr::Kind;
 /// | argument | meaning |
 /// |---|---|
 /// | `name = "jobs_total"` | the metric's name instead of `function_calls_total`; must end in `_total` and follow Prometheus syntax |
-/// | `labels(key = "value", ...)` | constant labels on every series; `function`, `module`, `service_name`, `result`, `le`, `caller_*`, `objective_*` and `__*` are reserved |
+/// | `labels(key = "value", ...)` | constant labels on every series; `function`, `module`, `service_name`, `result`, `le`, `caller_*`, `objective_*`, `otel_metric_overflow` and `__*` are reserved |
+/// | `labels(key = expression)` | a label computed when each call starts, from the arguments or `self` (`mode = mode`, `tier = self.tier`) |
+/// | `labels(key = \|returned\| ...)` | a label computed from a reference to the returned value (`reason = \|result\| result.as_ref().err()`) |
+/// | `cardinality_limit = 100` | the most series the computed labels make (1 to 10,000; 100 when not given) |
 /// | `ok_if = path` | the call is `ok` when `path(&returned)` is true, else `error` |
 /// | `error_if = path` | the call is `error` when `path(&returned)` is true (not with `ok_if`) |
 /// | `crate = path` | where telemark is, if not at `::telemark` |
@@ -51,6 +55,40 @@ use attr::Kind;
 /// counts as `error` and keeps unwinding; a future dropped before it
 /// completes counts as `error`; one dropped before its first poll counts
 /// nothing.
+///
+/// # Labels computed on each call
+///
+/// A computed label's value is a `&'static str`, a `bool`, an integer, an
+/// `Option` of one (`None` is an empty value, which Prometheus reads as no
+/// label), or a field-less enum deriving [`LabelValue`](derive@LabelValue):
+/// values that are few and known. Anything else (a `String`, a borrowed
+/// `&str`) is a compile error at the expression. A call does not format or
+/// allocate: it finds its series in a fixed table of the call site's cells
+/// (an enum's variant is a fixed index into them).
+///
+/// The series are bounded per function by `cardinality_limit`. Calls
+/// whose values would make a series beyond it are counted in one overflow
+/// series, labelled `otel_metric_overflow="true"` without the computed
+/// labels; `/status` shows each function's series, limit and overflowed
+/// calls. A panic or a cancelled future counts as an error with the labels
+/// from the returned value empty. Computed labels are not combined with
+/// caller labels, and their series carry no exemplars.
+///
+/// ```
+/// #[derive(Clone, Copy, telemark::LabelValue)]
+/// enum Mode {
+///     Real,
+///     Fallback,
+/// }
+///
+/// // embeddings_generated_total{mode="real"|"fallback", cached="true"|"false", …}
+/// #[telemark::counted(name = "embeddings_generated_total", labels(mode = mode, cached = |hit: &Option<u32>| hit.is_some()))]
+/// fn embed(text: &str, mode: Mode) -> Option<u32> {
+///     (text.len() < 3).then_some(7)
+/// }
+/// # assert_eq!(embed("hi", Mode::Real), Some(7));
+/// # let _ = Mode::Fallback;
+/// ```
 ///
 /// ```
 /// #[telemark::counted(name = "lookups_total", labels(table = "users"), ok_if = Option::is_some)]
@@ -209,4 +247,33 @@ pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Kind::CircuitBreaker, args.into(), item.into()).into()
+}
+
+/// Makes a field-less enum the values of a label that `#[counted]`
+/// computes on each call: each variant is a value, named in `snake_case`
+/// (`HttpError` → `http_error`) unless renamed.
+///
+/// ```
+/// #[derive(telemark::LabelValue)]
+/// enum Reason {
+///     Timeout,
+///     #[label_value(rename = "5xx")]
+///     ServerError,
+/// }
+///
+/// // `reason="timeout"` or `reason="5xx"` on errors, no `reason` on success.
+/// #[telemark::counted(labels(reason = |result| result.as_ref().err()))]
+/// fn fetch(fail: bool) -> Result<u32, Reason> {
+///     if fail { Err(Reason::Timeout) } else { Ok(1) }
+/// }
+/// # assert!(fetch(true).is_err());
+/// # let _ = Reason::ServerError;
+/// ```
+///
+/// `#[label_value(crate = path)]` on the enum names the telemark crate if
+/// it is not at `::telemark`. A struct, a union, a variant with fields or
+/// two variants of one name are compile errors.
+#[proc_macro_derive(LabelValue, attributes(label_value))]
+pub fn derive_label_value(item: TokenStream) -> TokenStream {
+    derive::label_value(item.into()).into()
 }

@@ -107,6 +107,24 @@ impl Plan {
         counted.into_iter().chain(timed).collect()
     }
 
+    /// The expressions of the counter's labels computed when a call starts,
+    /// which the expansion mentions (in dead code) when instrumentation is
+    /// compiled out, so the arguments they read stay in use.
+    pub fn label_expressions(&self) -> Vec<syn::Expr> {
+        let Some(counted) = &self.counted else {
+            return Vec::new();
+        };
+        counted
+            .common
+            .computed
+            .iter()
+            .filter_map(|label| match &label.source {
+                crate::attr::LabelSource::Call(expr) => Some(expr.clone()),
+                crate::attr::LabelSource::Returned(_) => None,
+            })
+            .collect()
+    }
+
     pub fn is_instrumented(&self) -> bool {
         self.counted.is_some() || self.timed.is_some() || self.traced.is_some()
     }

@@ -60,6 +60,23 @@ pub struct FunctionStats {
     pub errors: u64,
     /// Calls running now (only known with `#[timed]`).
     pub in_flight: i64,
+    /// The series of the labels `#[counted]` computes on each call, if it
+    /// computes any.
+    pub computed_labels: Option<ComputedLabelStats>,
+}
+
+/// How many series a `#[counted]` function's computed labels made, against
+/// its cardinality limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ComputedLabelStats {
+    /// Series made so far (at most `cardinality_limit`).
+    pub series: usize,
+    /// The most series the function's counter makes.
+    pub cardinality_limit: usize,
+    /// Calls counted in the overflow series, whose label values would have
+    /// made a series beyond the limit.
+    pub overflow_calls: u64,
 }
 
 /// Every instrumented function linked into this program, sorted by module
@@ -86,6 +103,7 @@ pub fn instrumented_functions() -> Vec<FunctionStats> {
                     calls: 0,
                     errors: 0,
                     in_flight: 0,
+                    computed_labels: None,
                 });
                 by_function.len() - 1
             });
@@ -122,6 +140,17 @@ pub fn instrumented_functions() -> Vec<FunctionStats> {
             let (ok, error) = counter.counts();
             stats.calls += ok + error;
             stats.errors += error;
+            if let Some(computed) = &counter.computed {
+                let (ok, error) = computed.cells.overflow();
+                let seen = stats.computed_labels.get_or_insert(ComputedLabelStats {
+                    series: 0,
+                    cardinality_limit: 0,
+                    overflow_calls: 0,
+                });
+                seen.series += computed.cells.series();
+                seen.cardinality_limit += computed.cells.limit();
+                seen.overflow_calls += ok + error;
+            }
         }
         if let Some(histogram) = &metrics.histogram {
             if metrics.counter.is_none() {

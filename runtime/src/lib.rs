@@ -80,6 +80,10 @@ pub mod __private {
         sync_span, type_of_return, AsyncCall, Call, CallerScoped, Counting, HoldsSpan,
         Instrumented, Off, Site, Timing, FUNCTION_SITES,
     };
+    pub use crate::metrics::labels::{
+        label_from, label_key, series_cells, LabelKey, LabeledCall, LabeledCounterCells,
+        LabeledCounts,
+    };
     pub use crate::metrics::site::{
         check_counter_objective, check_histogram_objective, Classify, Counter, CounterCells,
         Histogram, TimedCells,

@@ -107,9 +107,17 @@ impl Report {
             }
             let _ = write!(
                 out,
-                "],\"line\":{},\"calls\":{},\"errors\":{},\"in_flight\":{}}}",
+                "],\"line\":{},\"calls\":{},\"errors\":{},\"in_flight\":{}",
                 function.line, function.calls, function.errors, function.in_flight
             );
+            if let Some(labels) = &function.computed_labels {
+                let _ = write!(
+                    out,
+                    ",\"computed_labels\":{{\"series\":{},\"cardinality_limit\":{},\"overflow_calls\":{}}}",
+                    labels.series, labels.cardinality_limit, labels.overflow_calls
+                );
+            }
+            out.push('}');
         }
         out.push_str("],");
         json_key(&mut out, "breakers");

@@ -26,13 +26,25 @@ pub struct Counted {
     /// `objective = PATH`: an `Objective` whose success-rate target the
     /// counter carries.
     pub objective: Option<Path>,
+    /// The most series the computed labels may make.
+    pub cardinality_limit: usize,
 }
 
-const EXPECTED: &str = "`name`, `labels`, `ok_if`, `error_if`, `objective`, `self_type`, `crate`";
+/// The cardinality limit of a counter that does not set one (the runtime's
+/// `DEFAULT_CARDINALITY_LIMIT`).
+const DEFAULT_CARDINALITY_LIMIT: usize = 100;
+
+/// The highest `cardinality_limit` accepted: a call site's cells are
+/// allocated for its limit.
+const MAX_CARDINALITY_LIMIT: usize = 10_000;
+
+const EXPECTED: &str =
+    "`name`, `labels`, `cardinality_limit`, `ok_if`, `error_if`, `objective`, `self_type`, `crate`";
 
 pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Option<Counted> {
     let mut classifier = Classifier::ByType;
     let mut objective = None;
+    let mut cardinality_limit: Option<(usize, proc_macro2::Span)> = None;
     let parser = syn::meta::parser(|meta| {
         let name = match common.argument(&meta, true, super::METRIC_NAME, errors)? {
             Argument::Done => return Ok(()),
@@ -60,6 +72,25 @@ pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Opt
                 objective = function_path(&meta, OBJECTIVE, errors)?;
                 Ok(())
             }
+            "cardinality_limit" => {
+                let expected = format!(
+                    "the most series the computed labels may make, from 1 to \
+                     {MAX_CARDINALITY_LIMIT}, e.g. `cardinality_limit = 50`"
+                );
+                match meta.value()?.parse::<syn::Expr>()? {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Int(int),
+                        ..
+                    }) => match int.base10_parse::<usize>() {
+                        Ok(limit) if (1..=MAX_CARDINALITY_LIMIT).contains(&limit) => {
+                            cardinality_limit = Some((limit, int.span()));
+                        }
+                        _ => errors.spanned(int, format!("expected {expected}")),
+                    },
+                    other => errors.spanned(other, format!("expected {expected}")),
+                }
+                Ok(())
+            }
             _ => unknown(&meta, "counted", &name, EXPECTED, errors),
         }
     });
@@ -79,10 +110,18 @@ pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Opt
             None => lit.value(),
         },
     };
+    if let (Some((_, span)), true) = (cardinality_limit, common.computed.is_empty()) {
+        errors.at(
+            span,
+            "`cardinality_limit` bounds the series of labels computed on each call, and \
+             this counter has none: add one (`labels(mode = mode)`) or remove the limit",
+        );
+    }
     Some(Counted {
         common: std::mem::take(common),
         metric,
         classifier,
         objective,
+        cardinality_limit: cardinality_limit.map_or(DEFAULT_CARDINALITY_LIMIT, |(limit, _)| limit),
     })
 }

@@ -162,8 +162,11 @@ pub struct Common {
     /// `name = "..."` (a metric, span or breaker name: checked by each
     /// attribute).
     pub name: Option<LitStr>,
-    /// `labels(key = "value", ...)` (metrics only).
+    /// `labels(key = "value", ...)` (metrics only): the constant ones.
     pub labels: Vec<(String, String)>,
+    /// The labels computed on each call (`key = expression` or
+    /// `key = |returned| ...`), in the order written.
+    pub computed: Vec<ComputedLabel>,
     /// `self_type = Type`: the type of a method annotated outside an
     /// annotated impl block, for `function="Type::method"`.
     pub self_type: Option<Path>,
@@ -206,7 +209,7 @@ impl Common {
                 Ok(Argument::Done)
             }
             "labels" if takes_labels => {
-                self.labels = labels(meta, errors)?;
+                (self.labels, self.computed) = labels(meta, errors)?;
                 Ok(Argument::Done)
             }
             "self_type" => {
@@ -302,19 +305,61 @@ const RESERVED_LABELS: &[&str] = &[
     "objective_name",
     "objective_percentile",
     "objective_latency_threshold",
+    "otel_metric_overflow",
 ];
 
-/// `labels(key = "value", ...)`: constant labels on every series.
-fn labels(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Vec<(String, String)>> {
+/// Labels with one value on every series: `(key, value)`.
+type ConstantLabels = Vec<(String, String)>;
+
+/// A label whose value is computed on each call.
+#[derive(Clone)]
+pub struct ComputedLabel {
+    pub name: String,
+    pub source: LabelSource,
+}
+
+/// Where a computed label's value comes from.
+#[derive(Clone)]
+pub enum LabelSource {
+    /// An expression evaluated when the call starts (the arguments are
+    /// still there): `mode = mode`, `tier = self.tier`.
+    Call(Expr),
+    /// A closure given a reference to the returned value:
+    /// `reason = |result| kind(result)`.
+    Returned(syn::ExprClosure),
+}
+
+impl quote::ToTokens for LabelSource {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            LabelSource::Call(expr) => expr.to_tokens(tokens),
+            LabelSource::Returned(closure) => closure.to_tokens(tokens),
+        }
+    }
+}
+
+/// What a label's value may be.
+const LABEL_VALUE: &str = "a label value: a string (`team = \"payments\"`), an expression \
+                           evaluated when the call starts (`mode = mode`), or a closure over \
+                           the returned value (`reason = |result| kind(result)`)";
+
+/// `labels(key = "value", key = expression, key = |returned| ...)`: the
+/// constant labels, then the computed ones.
+fn labels(
+    meta: &ParseNestedMeta,
+    errors: &mut Errors,
+) -> syn::Result<(ConstantLabels, Vec<ComputedLabel>)> {
     let ahead = meta.input.fork();
     let content;
     syn::parenthesized!(content in ahead);
     if content.is_empty() {
         errors.push(meta.error("`labels(...)` needs at least one `key = \"value\"`"));
         skip_value(meta)?;
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
-    let mut labels: Vec<(String, String)> = Vec::new();
+    let mut constant: Vec<(String, String)> = Vec::new();
+    let mut computed: Vec<ComputedLabel> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     meta.parse_nested_meta(|label| {
         let Some(key) = label.path.get_ident() else {
             errors.push(label.error("a label name must be a plain identifier"));
@@ -330,16 +375,42 @@ fn labels(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Vec<(Strin
             errors.push(label.error(format!(
                 "label `{key_text}` is set by telemark and cannot be overridden"
             )));
-        } else if labels.iter().any(|(existing, _)| *existing == key_text) {
+        } else if seen.contains(&key_text) {
             errors.push(label.error(format!("duplicate label `{key_text}`")));
         }
-        let expected = "a string label value, e.g. `team = \"payments\"`";
-        if let Some(value) = string(&label, expected, errors)? {
-            labels.push((key_text, value.value()));
+        seen.push(key_text.clone());
+        if !label.input.peek(syn::Token![=]) {
+            errors.push(label.error(format!("expected `{key_text} = ` and {LABEL_VALUE}")));
+            return skip_value(&label);
+        }
+        match label.value()?.parse::<Expr>()? {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(lit),
+                ..
+            }) => constant.push((key_text, lit.value())),
+            Expr::Lit(other) => errors.spanned(other, format!("expected {LABEL_VALUE}")),
+            Expr::Closure(closure) => {
+                if closure.inputs.len() != 1 || closure.asyncness.is_some() {
+                    errors.spanned(
+                        &closure,
+                        "a label computed from the returned value is a closure of one \
+                         argument, given a reference to the value: \
+                         e.g. `reason = |result| kind(result)`",
+                    );
+                }
+                computed.push(ComputedLabel {
+                    name: key_text,
+                    source: LabelSource::Returned(closure),
+                });
+            }
+            expr => computed.push(ComputedLabel {
+                name: key_text,
+                source: LabelSource::Call(expr),
+            }),
         }
         Ok(())
     })?;
-    Ok(labels)
+    Ok((constant, computed))
 }
 
 /// Families telemark renders itself, which no attribute may take over.

@@ -77,6 +77,13 @@ pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Opt
             name
         }
     };
+    for label in &common.computed {
+        errors.spanned(
+            &label.source,
+            "#[timed] takes constant labels (`key = \"value\"`); labels computed on each \
+             call are supported by #[counted]",
+        );
+    }
     Some(Timed {
         common: std::mem::take(common),
         metric,

@@ -221,8 +221,10 @@ fn impl_item(
 fn instrument(plan: Plan, sig: &Signature, block: &syn::Block, paths: &[syn::Path]) -> syn::Block {
     // Objectives stay in use when instrumentation is compiled out.
     let mut objectives = Vec::new();
+    let mut label_expressions = Vec::new();
     let plan = if cfg!(feature = "disable-instrumentation") {
         objectives = plan.objectives();
+        label_expressions = plan.label_expressions();
         plan.without_instrumentation()
     } else {
         plan
@@ -238,6 +240,12 @@ fn instrument(plan: Plan, sig: &Signature, block: &syn::Block, paths: &[syn::Pat
         attribute_uses
             .get_or_insert_with(TokenStream::new)
             .extend(quote!(const _: () = { #(let _ = &#objectives;)* };));
+    }
+    if !label_expressions.is_empty() {
+        // Never run: the arguments the labels read stay in use.
+        attribute_uses
+            .get_or_insert_with(TokenStream::new)
+            .extend(quote!(if false { #(let _ = &(#label_expressions);)* }));
     }
     if plan.breaker.is_none() && !plan.is_instrumented() {
         return parse_block(quote!({ #attribute_uses #statements }));

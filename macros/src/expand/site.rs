@@ -14,6 +14,11 @@ pub fn site_ident() -> Ident {
     Ident::new("__TM", Span::call_site())
 }
 
+/// The cells of the counter's computed labels.
+pub fn labeled_cells_ident() -> Ident {
+    Ident::new("__TM_LABELED", Span::call_site())
+}
+
 /// `static`s for `plan`'s function: its cells and its `Site`.
 pub fn statics(plan: &Plan, sig: &Signature) -> TokenStream {
     let private = private();
@@ -43,7 +48,23 @@ pub fn statics(plan: &Plan, sig: &Signature) -> TokenStream {
                 cells.extend(respan(check, path.span()));
             }
             let objective = objective(counted.objective.as_ref());
-            quote!(#private::Counter::some(#metric, #labels, #objective, &__TM_COUNTER))
+            if counted.common.computed.is_empty() {
+                quote!(#private::Counter::some(#metric, #labels, #objective, &__TM_COUNTER))
+            } else {
+                let count = counted.common.computed.len();
+                let limit = counted.cardinality_limit;
+                let labeled = labeled_cells_ident();
+                cells.extend(quote! {
+                    static #labeled: #private::LabeledCounterCells<
+                        #count,
+                        { #private::series_cells(#limit) },
+                    > = #private::LabeledCounterCells::new(#limit);
+                });
+                let names = counted.common.computed.iter().map(|label| &label.name);
+                quote!(#private::Counter::some_labeled(
+                    #metric, #labels, #objective, &__TM_COUNTER, &[#(#names),*], &#labeled
+                ))
+            }
         }
         None => none.clone(),
     };

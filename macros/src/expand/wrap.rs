@@ -9,9 +9,10 @@ use syn::spanned::Spanned;
 use syn::{ReturnType, Signature, Type};
 
 use super::shape::{call_once, private, shape, typed_body, Shape};
-use super::site::site_ident;
+use super::site::{labeled_cells_ident, site_ident};
 use crate::attr::counted::Classifier;
 use crate::attr::traced::Format;
+use crate::attr::LabelSource;
 use crate::plan::Plan;
 
 /// The body to wrap: the function's own statements (which may `return`),
@@ -60,6 +61,34 @@ fn fill(plan: &Plan) -> TokenStream {
     }
 }
 
+/// The values of the counter's computed labels known when the call
+/// starts (those from the returned value are left missing), or `None`.
+fn label_keys(plan: &Plan) -> Option<TokenStream> {
+    let private = private();
+    let counted = plan.counted.as_ref()?;
+    if counted.common.computed.is_empty() {
+        return None;
+    }
+    let keys = counted
+        .common
+        .computed
+        .iter()
+        .map(|label| match &label.source {
+            LabelSource::Call(expr) => quote_spanned!(expr.span()=> #private::label_key(&(#expr))),
+            LabelSource::Returned(_) => quote!(#private::LabelKey::MISSING),
+        });
+    Some(quote!([#(#keys),*]))
+}
+
+/// `let __telemark_labeled = ...`: the guard counting the call by its
+/// computed labels, given their values known at the start.
+fn labeled_call(keys: TokenStream) -> TokenStream {
+    let private = private();
+    let labeled = ident("__telemark_labeled");
+    let cells = labeled_cells_ident();
+    quote!(let mut #labeled = #private::LabeledCall::new(&#cells, #keys);)
+}
+
 /// Statements after the body returned `__telemark_ret`: count it, and add
 /// `err` / `ret` to the span.
 fn outcome(plan: &Plan) -> TokenStream {
@@ -80,7 +109,19 @@ fn outcome(plan: &Plan) -> TokenStream {
                 quote!({ #check #negate #classifier(&#ret) })
             }
         };
-        out.extend(quote!(#call.finish(#is_error);));
+        if counted.common.computed.is_empty() {
+            out.extend(quote!(#call.finish(#is_error);));
+        } else {
+            let labeled = ident("__telemark_labeled");
+            for (index, label) in counted.common.computed.iter().enumerate() {
+                if let LabelSource::Returned(closure) = &label.source {
+                    out.extend(quote_spanned! {closure.span()=>
+                        #labeled.set(#index, #private::label_from(&#ret, #closure));
+                    });
+                }
+            }
+            out.extend(quote!(#labeled.finish(#is_error);));
+        }
     }
     if let Some(traced) = plan.traced.as_ref().filter(|traced| traced.needs_value()) {
         // The value's text is made before the span's record is borrowed:
@@ -114,7 +155,14 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
     let fill = fill(plan);
     let outcome = outcome(plan);
     let needs_value = !outcome.is_empty();
-    let mutable = needs_value.then(|| quote!(mut));
+    let label_keys = label_keys(plan);
+    // The guard is given the outcome unless the computed labels' guard is.
+    let guard_finishes = (plan.counted.is_some() && label_keys.is_none())
+        || plan
+            .traced
+            .as_ref()
+            .is_some_and(|traced| traced.needs_value());
+    let mutable = guard_finishes.then(|| quote!(mut));
     let statements = &body.statements;
     let slot = ident("__telemark_slot");
     // The guard's parts: the counter and the timer, or `Off`.
@@ -122,7 +170,7 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
         let part = Ident::new(if present { part } else { "Off" }, Span::call_site());
         quote!(#private::#part)
     };
-    let counter = part(plan.counted.is_some(), "Counting");
+    let counter = part(plan.counted.is_some() && label_keys.is_none(), "Counting");
     let timer = part(plan.timed.is_some(), "Timing");
     let future_span = part(plan.traced.is_some(), "AsyncSpan");
     let parts = quote!(#counter, #timer);
@@ -138,9 +186,11 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
                 .traced
                 .is_some()
                 .then(|| quote!(let #slot = ::core::pin::pin!(#private::SpanSlot::new());));
+            let labeled = label_keys.map(labeled_call);
             let enter = quote! {
                 #slot_declaration
                 let #mutable #call = #private::Call::<#parts, _>::enter(&#site, #span);
+                #labeled
             };
             let diverging = matches!(shape(sig), Shape::Diverging);
             if !needs_value || diverging {
@@ -154,7 +204,7 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
             };
             quote! {{
                 #statics
-                                #enter
+                #enter
                 let #ret = #value;
                 #outcome
                 #ret
@@ -163,7 +213,11 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
         Shape::Async(ty) => {
             let traced = plan.traced.is_some();
             let enter_mutable = if traced { None } else { mutable.clone() };
-            let enter = quote!(let #enter_mutable #call = #private::AsyncCall::<#future_parts>::enter(&#site, #fill););
+            let labeled = label_keys.map(labeled_call);
+            let enter = quote! {
+                let #enter_mutable #call = #private::AsyncCall::<#future_parts>::enter(&#site, #fill);
+                #labeled
+            };
             let inner = if body.may_return {
                 let typed = typed_body(statements, Some(ty.unwrap_or(&unit)));
                 quote!(async move { #typed })
@@ -188,7 +242,7 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
             };
             quote! {{
                 #statics
-                                #enter
+                #enter
                 #run
                 #outcome
                 #ret
@@ -211,7 +265,15 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
                 };
                 quote!(let #mutable #call = #call.begin(&#site); let #ret = #awaited;)
             };
-            let wrapped = quote!(async move { #run #outcome #ret });
+            let keys = ident("__telemark_label_keys");
+            let (keys_now, labeled) = match label_keys {
+                Some(values) => (
+                    Some(quote!(let #keys = #values;)),
+                    Some(labeled_call(quote!(#keys))),
+                ),
+                None => (None, None),
+            };
+            let wrapped = quote!(async move { #labeled #run #outcome #ret });
             let returned = match shape(sig) {
                 Shape::BoxedFuture(_) => quote! {
                     if !#private::is_enabled() {
@@ -224,7 +286,8 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
             };
             quote! {{
                 #statics
-                                let #call = #private::AsyncCall::<#future_parts>::start(&#site, #fill);
+                let #call = #private::AsyncCall::<#future_parts>::start(&#site, #fill);
+                #keys_now
                 let #future = #build;
                 #returned
             }}

@@ -11,6 +11,8 @@
 //! - `render` and `exposition`: the Prometheus text format, also used by the
 //!   other subsystems for their own series (rendering takes the sites to
 //!   render, so this folder knows nothing of the function catalog);
+//! - `labels`: labels computed on each call, their per-site series cells and
+//!   cardinality limit;
 //! - `exemplar`: the last sampled call kept per counter and bucket, linking
 //!   series to traces in OpenMetrics;
 //! - `openmetrics`: the OpenMetrics text format, negotiated per scrape;
@@ -21,6 +23,7 @@
 pub(crate) mod buckets;
 pub(crate) mod exemplar;
 pub(crate) mod exposition;
+pub(crate) mod labels;
 pub(crate) mod objective;
 pub(crate) mod openmetrics;
 pub(crate) mod process;
@@ -31,6 +34,7 @@ pub(crate) mod shard;
 pub(crate) mod site;
 
 pub use buckets::{set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS};
+pub use labels::{LabelKey, LabelValue, DEFAULT_CARDINALITY_LIMIT};
 pub use objective::{LatencyTarget, Objective, ObjectivePercentile};
 pub use openmetrics::ExpositionFormat;
 pub use render::CONCURRENT_METRIC;

@@ -22,6 +22,11 @@ pub(crate) struct BuildInfo {
     pub repository_provider: String,
 }
 
+/// The label marking the series that counts the calls whose computed
+/// labels were beyond the call site's cardinality limit (the OpenTelemetry
+/// SDK's `otel.metric.overflow`, in Prometheus's syntax).
+pub const OVERFLOW_LABEL: &str = "otel_metric_overflow";
+
 /// Name of the in-flight gauge family.
 pub const CONCURRENT_METRIC: &str = "function_calls_concurrent";
 
@@ -42,6 +47,12 @@ fn labels<'a>(
     ]
     .into_iter()
     .chain(series.labels.iter().copied())
+    .chain(
+        series
+            .computed
+            .iter()
+            .map(|(key, value)| (*key, value.as_str())),
+    )
     .chain(
         series.caller.into_iter().flat_map(|(function, module)| {
             [("caller_function", function), ("caller_module", module)]
@@ -94,11 +105,14 @@ impl ObjectiveLabels {
 /// The identity of a series: two call sites with the same one (a method-level
 /// attribute and a free function of one name in one module, two trait impls
 /// of one method, …) are rendered as one series with their counts added.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct Series {
     function: &'static str,
     module: &'static str,
     labels: &'static [(&'static str, &'static str)],
+    /// The values of the labels computed on each call (or the overflow
+    /// series' mark).
+    computed: Box<[(&'static str, String)]>,
     /// `caller_function` and `caller_module`, when callers are tracked.
     caller: Option<(&'static str, &'static str)>,
     objective: Option<ObjectiveLabels>,
@@ -133,7 +147,7 @@ impl<T> Family<T> {
         match self.index.get(&series) {
             Some(&position) => merge(&mut self.series[position].1, value),
             None => {
-                self.index.insert(series, self.series.len());
+                self.index.insert(series.clone(), self.series.len());
                 self.series.push((series, value));
             }
         }
@@ -233,6 +247,7 @@ pub(crate) fn render_function_metrics(
         function: info.function,
         module: info.module,
         labels,
+        computed: Box::default(),
         caller: None,
         objective,
     };
@@ -248,7 +263,29 @@ pub(crate) fn render_function_metrics(
             Some(_) => [counter.exemplar(false), counter.exemplar(true)],
             None => [None, None],
         };
-        if callers {
+        if let Some(computed) = &counter.computed {
+            // Callers and exemplars are not kept for these series.
+            let mut add = |labels: Vec<(&'static str, String)>, (ok, error)| {
+                let key = Series {
+                    computed: labels.into_boxed_slice(),
+                    ..key.clone()
+                };
+                let calls = Calls {
+                    ok,
+                    error,
+                    exemplars: [None, None],
+                };
+                family.add(key, calls, Calls::merge);
+            };
+            computed.cells.for_each_series(&mut |keys, counts| {
+                let values = keys.iter().map(ToString::to_string);
+                add(computed.names.iter().copied().zip(values).collect(), counts);
+            });
+            let overflow = computed.cells.overflow();
+            if overflow != (0, 0) {
+                add(vec![(OVERFLOW_LABEL, "true".to_owned())], overflow);
+            }
+        } else if callers {
             let entries = counter.counts_by_caller();
             for (caller, (ok, error)) in &entries {
                 let caller = caller_labels(*caller);
@@ -263,7 +300,7 @@ pub(crate) fn render_function_metrics(
                 }
                 let key = Series {
                     caller: Some(caller),
-                    ..key
+                    ..key.clone()
                 };
                 family.add(key, calls, Calls::merge);
             }
@@ -391,7 +428,7 @@ pub(crate) fn render_function_metrics(
         let in_flight = &durations.in_flight;
         let key = Series {
             objective: None,
-            ..*key
+            ..key.clone()
         };
         gauges.add(key, *in_flight, |total, more| *total += more);
     }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64};
 
 use super::buckets::{default_bounds, default_bounds_for_recording, MAX_BUCKETS};
 use super::exemplar::{Exemplar, ExemplarSlot};
+use super::labels::{ComputedLabels, LabeledCounts};
 use super::objective::{bounds_contain, Objective};
 use super::shard::{shard_index, SHARDS};
 use crate::active_span::{active, is_active};
@@ -186,6 +187,9 @@ pub struct Counter {
     /// The objective whose success-rate target this counter carries.
     pub objective: Option<&'static Objective>,
     cells: &'static CounterCells,
+    /// Labels computed on each call, which then counts in their cells
+    /// instead of `cells`.
+    pub(crate) computed: Option<ComputedLabels>,
 }
 
 impl Counter {
@@ -201,7 +205,31 @@ impl Counter {
             labels,
             objective,
             cells,
+            computed: None,
         }
+    }
+
+    /// `Some` counter whose calls count in `computed`'s cells, by the
+    /// values of the labels named `names` (generated code records them
+    /// through a [`LabeledCall`](super::labels::LabeledCall)).
+    pub const fn some_labeled(
+        metric: &'static str,
+        labels: &'static [(&'static str, &'static str)],
+        objective: Option<&'static Objective>,
+        cells: &'static CounterCells,
+        names: &'static [&'static str],
+        computed: &'static dyn LabeledCounts,
+    ) -> Option<Self> {
+        Some(Counter {
+            metric,
+            labels,
+            objective,
+            cells,
+            computed: Some(ComputedLabels {
+                names,
+                cells: computed,
+            }),
+        })
     }
 
     /// `Some(Counter::new(..))`, shorter in generated code.
@@ -257,11 +285,23 @@ impl Counter {
         self.cells.exemplars[usize::from(is_error)].read()
     }
 
-    /// Calls counted so far, whoever the caller: `(ok, error)`.
+    /// Calls counted so far, whoever the caller and whatever the computed
+    /// labels: `(ok, error)`.
     pub fn counts(&self) -> (u64, u64) {
-        self.counts_by_caller()
+        let (mut ok, mut error) = self
+            .counts_by_caller()
             .into_iter()
-            .fold((0, 0), |(ok, error), (_, (o, e))| (ok + o, error + e))
+            .fold((0, 0), |(ok, error), (_, (o, e))| (ok + o, error + e));
+        if let Some(computed) = &self.computed {
+            let overflow = computed.cells.overflow();
+            ok += overflow.0;
+            error += overflow.1;
+            computed.cells.for_each_series(&mut |_, (o, e)| {
+                ok += o;
+                error += e;
+            });
+        }
+        (ok, error)
     }
 
     /// Calls counted so far by caller, `None` first (calls with no

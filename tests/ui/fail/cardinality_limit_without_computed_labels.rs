@@ -1,0 +1,4 @@
+#[telemark::counted(labels(team = "checkout"), cardinality_limit = 50)]
+fn pay() {}
+
+fn main() {}

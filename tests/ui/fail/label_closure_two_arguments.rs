@@ -1,0 +1,6 @@
+#[telemark::counted(labels(reason = |value, extra| value))]
+fn pick() -> bool {
+    true
+}
+
+fn main() {}
