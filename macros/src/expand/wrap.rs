@@ -63,7 +63,7 @@ fn fill(plan: &Plan) -> TokenStream {
 
 /// The values of the counter's computed labels known when the call
 /// starts (those from the returned value are left missing), or `None`.
-fn label_keys(plan: &Plan) -> Option<TokenStream> {
+fn label_keys(plan: &Plan) -> Option<(TokenStream, bool)> {
     let private = private();
     let counted = plan.counted.as_ref()?;
     if counted.common.computed.is_empty() {
@@ -77,16 +77,23 @@ fn label_keys(plan: &Plan) -> Option<TokenStream> {
             LabelSource::Call(expr) => quote_spanned!(expr.span()=> #private::label_key(&(#expr))),
             LabelSource::Returned(_) => quote!(#private::LabelKey::MISSING),
         });
-    Some(quote!([#(#keys),*]))
+    let from_returned = counted
+        .common
+        .computed
+        .iter()
+        .any(|label| matches!(label.source, LabelSource::Returned(_)));
+    Some((quote!([#(#keys),*]), from_returned))
 }
 
 /// `let __telemark_labeled = ...`: the guard counting the call by its
-/// computed labels, given their values known at the start.
-fn labeled_call(keys: TokenStream) -> TokenStream {
+/// computed labels, given those known at the start (mutable when the
+/// returned value sets the others).
+fn labeled_call(keys: TokenStream, set_later: bool) -> TokenStream {
     let private = private();
     let labeled = ident("__telemark_labeled");
     let cells = labeled_cells_ident();
-    quote!(let mut #labeled = #private::LabeledCall::new(&#cells, #keys);)
+    let mutable = set_later.then(|| quote!(mut));
+    quote!(let #mutable #labeled = #private::LabeledCall::new(&#cells, #keys);)
 }
 
 /// Statements after the body returned `__telemark_ret`: count it, and add
@@ -186,7 +193,7 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
                 .traced
                 .is_some()
                 .then(|| quote!(let #slot = ::core::pin::pin!(#private::SpanSlot::new());));
-            let labeled = label_keys.map(labeled_call);
+            let labeled = label_keys.map(|(keys, set_later)| labeled_call(keys, set_later));
             let enter = quote! {
                 #slot_declaration
                 let #mutable #call = #private::Call::<#parts, _>::enter(&#site, #span);
@@ -213,7 +220,7 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
         Shape::Async(ty) => {
             let traced = plan.traced.is_some();
             let enter_mutable = if traced { None } else { mutable.clone() };
-            let labeled = label_keys.map(labeled_call);
+            let labeled = label_keys.map(|(keys, set_later)| labeled_call(keys, set_later));
             let enter = quote! {
                 let #enter_mutable #call = #private::AsyncCall::<#future_parts>::enter(&#site, #fill);
                 #labeled
@@ -267,9 +274,9 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
             };
             let keys = ident("__telemark_label_keys");
             let (keys_now, labeled) = match label_keys {
-                Some(values) => (
+                Some((values, set_later)) => (
                     Some(quote!(let #keys = #values;)),
-                    Some(labeled_call(quote!(#keys))),
+                    Some(labeled_call(quote!(#keys), set_later)),
                 ),
                 None => (None, None),
             };

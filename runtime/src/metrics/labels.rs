@@ -124,13 +124,23 @@ impl LabelKey {
         match self.0 {
             Key::Missing => 0x6d69_7373,
             Key::Text(text) => {
-                let mut hash = text.len() as u64;
-                for chunk in text.as_bytes().chunks(8) {
-                    let mut word = [0u8; 8];
-                    word[..chunk.len()].copy_from_slice(chunk);
-                    hash = mix(hash, u64::from_le_bytes(word));
-                }
-                hash
+                // The length and the first and last bytes (up to 16): no
+                // loop over a long text; equal hashes are compared in full.
+                let bytes = text.as_bytes();
+                let n = bytes.len();
+                let (first, last) = if n >= 8 {
+                    (read_u64(&bytes[..8]), read_u64(&bytes[n - 8..]))
+                } else if n >= 4 {
+                    (read_u32(&bytes[..4]), read_u32(&bytes[n - 4..]))
+                } else if n > 0 {
+                    let spread = u64::from(bytes[0]) << 16
+                        | u64::from(bytes[n / 2]) << 8
+                        | u64::from(bytes[n - 1]);
+                    (spread, 0)
+                } else {
+                    (0, 0)
+                };
+                mix(mix(n as u64, first), last)
             }
             Key::Signed(value) => value as u64,
             Key::Unsigned(value) => value ^ (1 << 63),
@@ -176,6 +186,34 @@ impl std::fmt::Display for LabelKey {
             }
         }
     }
+}
+
+#[inline(always)]
+fn read_u64(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(word)
+}
+
+#[inline(always)]
+fn read_u32(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[..4]);
+    u64::from(u32::from_le_bytes(word))
+}
+
+/// Whether two series' keys are equal (inlined: the slice comparison
+/// `==` calls is not).
+#[inline(always)]
+fn same_keys<const N: usize>(a: &[LabelKey; N], b: &[LabelKey; N]) -> bool {
+    let mut i = 0;
+    while i < N {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 #[inline(always)]
@@ -379,7 +417,7 @@ impl<const N: usize, const CELLS: usize> LabeledCounterCells<N, CELLS> {
         for _ in 0..CELLS {
             let series = &self.series[cell];
             let state = series.state.load(Acquire);
-            if state == READY && series.keys() == keys {
+            if state == READY && same_keys(series.keys(), keys) {
                 return &series.counts;
             }
             if state != READY {
@@ -405,7 +443,7 @@ impl<const N: usize, const CELLS: usize> LabeledCounterCells<N, CELLS> {
         let mut rounds = 0;
         loop {
             match series.state.load(Acquire) {
-                READY => return (series.keys() == keys).then_some(&series.counts),
+                READY => return same_keys(series.keys(), keys).then_some(&series.counts),
                 EMPTY => {
                     if self.claimed.load(Relaxed) >= self.limit {
                         return Some(&self.overflow);
@@ -500,17 +538,12 @@ pub struct ComputedLabels {
 pub struct LabeledCall<const N: usize, const CELLS: usize> {
     cells: &'static LabeledCounterCells<N, CELLS>,
     keys: [LabelKey; N],
-    finished: bool,
 }
 
 impl<const N: usize, const CELLS: usize> LabeledCall<N, CELLS> {
     #[inline(always)]
     pub fn new(cells: &'static LabeledCounterCells<N, CELLS>, keys: [LabelKey; N]) -> Self {
-        LabeledCall {
-            cells,
-            keys,
-            finished: false,
-        }
+        LabeledCall { cells, keys }
     }
 
     /// Sets the value of the label at `index` (computed from the returned
@@ -524,18 +557,17 @@ impl<const N: usize, const CELLS: usize> LabeledCall<N, CELLS> {
 
     /// The call returned: counts it as an error or not.
     #[inline(always)]
-    pub fn finish(&mut self, is_error: bool) {
-        self.finished = true;
-        self.cells.record(&self.keys, is_error);
+    pub fn finish(self, is_error: bool) {
+        // Not dropped: the drop counts a call that did not return.
+        let this = std::mem::ManuallyDrop::new(self);
+        this.cells.record(&this.keys, is_error);
     }
 }
 
 impl<const N: usize, const CELLS: usize> Drop for LabeledCall<N, CELLS> {
     #[inline(always)]
     fn drop(&mut self) {
-        if !self.finished {
-            self.cells.record(&self.keys, true);
-        }
+        self.cells.record(&self.keys, true);
     }
 }
 
@@ -563,6 +595,21 @@ mod tests {
             series_of(&CELLS),
             vec![(vec!["fallback".to_owned()], (1, 1))]
         );
+    }
+
+    #[test]
+    fn texts_of_every_length_are_told_apart_and_matched_by_content() {
+        static CELLS: LabeledCounterCells<1, 64> = LabeledCounterCells::new(30);
+        let alphabet = "abcdefghijklmnopqrstuvwxyz";
+        for length in 0..=20 {
+            let literal: &'static str = &alphabet[..length];
+            let copy: &'static str = Box::leak(literal.to_owned().into_boxed_str());
+            CELLS.record(&[label_key(&literal)], false);
+            CELLS.record(&[label_key(&copy)], true);
+        }
+        let all = series_of(&CELLS);
+        assert_eq!(all.len(), 21);
+        assert!(all.iter().all(|(_, counts)| *counts == (1, 1)), "{all:?}");
     }
 
     #[test]
