@@ -13,7 +13,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 mod support;
-use support::{baseline, counted};
+use support::{baseline, calls, contended, counted};
 
 #[derive(Clone, Copy, telemark::LabelValue)]
 enum Mode {
@@ -84,6 +84,29 @@ fn per_call(c: &mut Criterion) {
     group.finish();
 }
 
+/// `counted_enum` with the mode picked from the argument, as a
+/// `fn(u64) -> u64` for the contended cases.
+#[inline(never)]
+fn counted_enum_cycling(x: u64) -> u64 {
+    counted_enum(x, MODES[(x & 3) as usize])
+}
+
+/// A second thread calls the same function (so the same four series) for
+/// the whole case: the labeled series are one cell each, not one per
+/// thread as a plain `#[counted]`'s.
+fn two_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("computed_labels_two_threads");
+    let cases: [(&str, fn(u64) -> u64); 3] = [
+        ("baseline", baseline),
+        ("counted", counted),
+        ("counted_enum", counted_enum_cycling),
+    ];
+    for (name, call) in cases {
+        contended(call, || group.bench_function(name, |b| b.iter(calls(call))));
+    }
+    group.finish();
+}
+
 fn setup() -> Criterion {
     // Keep the telemetry (and its recorder) alive for the whole run.
     let telemetry = telemark::builder!()
@@ -99,6 +122,6 @@ fn setup() -> Criterion {
 criterion_group! {
     name = benches;
     config = setup();
-    targets = per_call
+    targets = per_call, two_threads
 }
 criterion_main!(benches);

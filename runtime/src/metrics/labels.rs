@@ -21,6 +21,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize};
 
+use super::shard::{shard_index, SHARDS};
 use crate::switch::is_enabled;
 
 /// A value a label can take on a call: turned into a [`LabelKey`] without
@@ -322,20 +323,18 @@ impl CallCounts {
     }
 }
 
-/// One series: its label values (written once, before `state` is
-/// `READY`) and its counts.
-struct CounterSeries<const N: usize> {
+/// One series' label values, written once, before `state` is `READY`;
+/// read-only afterwards, so every core keeps its cache line.
+struct SeriesKeys<const N: usize> {
     state: AtomicU8,
     keys: UnsafeCell<MaybeUninit<[LabelKey; N]>>,
-    counts: CallCounts,
 }
 
-impl<const N: usize> CounterSeries<N> {
+impl<const N: usize> SeriesKeys<N> {
     const fn new() -> Self {
-        CounterSeries {
+        SeriesKeys {
             state: AtomicU8::new(EMPTY),
             keys: UnsafeCell::new(MaybeUninit::uninit()),
-            counts: CallCounts::new(),
         }
     }
 
@@ -348,15 +347,40 @@ impl<const N: usize> CounterSeries<N> {
     }
 }
 
+/// One thread shard's counts of every series, then of the overflow series.
+#[repr(align(128))]
+struct CountShard<const CELLS: usize> {
+    series: [CallCounts; CELLS],
+    overflow: CallCounts,
+}
+
+impl<const CELLS: usize> CountShard<CELLS> {
+    const fn new() -> Self {
+        CountShard {
+            series: [const { CallCounts::new() }; CELLS],
+            overflow: CallCounts::new(),
+        }
+    }
+}
+
+/// Where a call is counted: a series' cell, or the overflow series.
+#[derive(Clone, Copy)]
+enum Slot {
+    Series(usize),
+    Overflow,
+}
+
 /// The counter cells of one `#[counted]` call site with `N` labels computed
 /// on each call: a fixed table of `CELLS` series, of which at most `limit`
-/// are used, and the overflow series.
+/// are used, and the overflow series. Their keys are shared; their counts
+/// are kept per thread shard (as a plain counter's), so threads counting
+/// the same series do not write one cache line.
 pub struct LabeledCounterCells<const N: usize, const CELLS: usize> {
-    series: [CounterSeries<N>; CELLS],
+    series: [SeriesKeys<N>; CELLS],
     /// Series claimed so far.
     claimed: AtomicUsize,
     limit: usize,
-    overflow: CallCounts,
+    counts: [CountShard<CELLS>; SHARDS],
 }
 
 // SAFETY: a series' keys are written once, by the one thread that moved its
@@ -376,10 +400,10 @@ impl<const N: usize, const CELLS: usize> LabeledCounterCells<N, CELLS> {
             "labeled counter cells need a power of two above the limit"
         );
         LabeledCounterCells {
-            series: [const { CounterSeries::new() }; CELLS],
+            series: [const { SeriesKeys::new() }; CELLS],
             claimed: AtomicUsize::new(0),
             limit,
-            overflow: CallCounts::new(),
+            counts: [const { CountShard::new() }; SHARDS],
         }
     }
 
@@ -390,7 +414,12 @@ impl<const N: usize, const CELLS: usize> LabeledCounterCells<N, CELLS> {
         if !is_enabled() {
             return;
         }
-        self.counts_for(keys).add(is_error);
+        let shard = &self.counts[shard_index()];
+        let counts = match self.slot_for(keys) {
+            Slot::Series(cell) => &shard.series[cell],
+            Slot::Overflow => &shard.overflow,
+        };
+        counts.add(is_error);
     }
 
     /// Where to start looking for a series: for values all from enums and
@@ -412,22 +441,22 @@ impl<const N: usize, const CELLS: usize> LabeledCounterCells<N, CELLS> {
     }
 
     #[inline(always)]
-    fn counts_for(&self, keys: &[LabelKey; N]) -> &CallCounts {
+    fn slot_for(&self, keys: &[LabelKey; N]) -> Slot {
         let mut cell = Self::first_cell(keys) & (CELLS - 1);
         for _ in 0..CELLS {
             let series = &self.series[cell];
             let state = series.state.load(Acquire);
             if state == READY && same_keys(series.keys(), keys) {
-                return &series.counts;
+                return Slot::Series(cell);
             }
             if state != READY {
-                if let Some(counts) = self.claim_or_wait(series, keys) {
-                    return counts;
+                if let Some(slot) = self.claim_or_wait(cell, keys) {
+                    return slot;
                 }
             }
             cell = (cell + 1) & (CELLS - 1);
         }
-        &self.overflow
+        Slot::Overflow
     }
 
     /// At a cell not yet `READY`: claims it for `keys` (while under the
@@ -435,18 +464,15 @@ impl<const N: usize, const CELLS: usize> LabeledCounterCells<N, CELLS> {
     /// holds another series: the lookup goes on at the next.
     #[cold]
     #[inline(never)]
-    fn claim_or_wait<'a>(
-        &'a self,
-        series: &'a CounterSeries<N>,
-        keys: &[LabelKey; N],
-    ) -> Option<&'a CallCounts> {
+    fn claim_or_wait(&self, cell: usize, keys: &[LabelKey; N]) -> Option<Slot> {
+        let series = &self.series[cell];
         let mut rounds = 0;
         loop {
             match series.state.load(Acquire) {
-                READY => return same_keys(series.keys(), keys).then_some(&series.counts),
+                READY => return same_keys(series.keys(), keys).then_some(Slot::Series(cell)),
                 EMPTY => {
                     if self.claimed.load(Relaxed) >= self.limit {
-                        return Some(&self.overflow);
+                        return Some(Slot::Overflow);
                     }
                     if series
                         .state
@@ -458,20 +484,20 @@ impl<const N: usize, const CELLS: usize> LabeledCounterCells<N, CELLS> {
                     if self.claimed.fetch_add(1, Relaxed) >= self.limit {
                         self.claimed.fetch_sub(1, Relaxed);
                         series.state.store(EMPTY, Release);
-                        return Some(&self.overflow);
+                        return Some(Slot::Overflow);
                     }
                     // SAFETY: this thread moved the cell to CLAIMING: no other
                     // reads or writes its keys until it is READY.
                     unsafe { (*series.keys.get()).write(*keys) };
                     series.state.store(READY, Release);
-                    return Some(&series.counts);
+                    return Some(Slot::Series(cell));
                 }
                 _ => {
                     // Another thread is writing the cell's keys: a few
                     // stores, unless it was preempted. Not waited for forever.
                     rounds += 1;
                     if rounds > CLAIM_WAIT_ROUNDS {
-                        return Some(&self.overflow);
+                        return Some(Slot::Overflow);
                     }
                     if rounds % 64 == 0 {
                         std::thread::yield_now();
@@ -481,6 +507,14 @@ impl<const N: usize, const CELLS: usize> LabeledCounterCells<N, CELLS> {
                 }
             }
         }
+    }
+
+    /// A series' counts over every shard.
+    fn total(&self, counts: impl Fn(&CountShard<CELLS>) -> &CallCounts) -> (u64, u64) {
+        self.counts.iter().fold((0, 0), |(ok, error), shard| {
+            let (o, e) = counts(shard).get();
+            (ok + o, error + e)
+        })
     }
 }
 
@@ -503,15 +537,15 @@ pub trait LabeledCounts: Sync {
 
 impl<const N: usize, const CELLS: usize> LabeledCounts for LabeledCounterCells<N, CELLS> {
     fn for_each_series(&self, each: &mut SeriesVisitor<'_>) {
-        for series in &self.series {
+        for (cell, series) in self.series.iter().enumerate() {
             if series.state.load(Acquire) == READY {
-                each(series.keys(), series.counts.get());
+                each(series.keys(), self.total(|shard| &shard.series[cell]));
             }
         }
     }
 
     fn overflow(&self) -> (u64, u64) {
-        self.overflow.get()
+        self.total(|shard| &shard.overflow)
     }
 
     fn series(&self) -> usize {
