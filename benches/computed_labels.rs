@@ -91,12 +91,15 @@ fn counted_enum_cycling(x: u64) -> u64 {
     counted_enum(x, MODES[(x & 3) as usize])
 }
 
+/// A benchmarked function.
+type Call = fn(u64) -> u64;
+
 /// A second thread calls the same function (so the same four series) for
 /// the whole case: the labeled series are one cell each, not one per
 /// thread as a plain `#[counted]`'s.
 fn two_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("computed_labels_two_threads");
-    let cases: [(&str, fn(u64) -> u64); 3] = [
+    let cases: [(&str, Call); 3] = [
         ("baseline", baseline),
         ("counted", counted),
         ("counted_enum", counted_enum_cycling),
