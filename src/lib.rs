@@ -144,7 +144,7 @@
 //! assert_eq!(stock(4).unwrap(), 8);
 //! ```
 
-pub use telemark_macros::{circuit_breaker, counted, timed, traced, LabelValue};
+pub use telemark_macros::{circuit_breaker, counted, gauge, histogram, timed, traced, LabelValue};
 pub use telemark_runtime::metrics::LabelValue;
 pub use telemark_runtime::{
     breaker, builder, catalog, integrations, limits, metrics, propagation, telemetry, trace,

@@ -71,3 +71,20 @@ fn computed_labels_compile_out_without_evaluating() {
     assert_eq!(order(Channel::Web), Ok(1));
     assert_eq!(order(Channel::App), Ok(1));
 }
+
+/// `payload` is read by the recorded value only: still in use when the
+/// attribute is compiled out.
+#[telemark::histogram(name = "compiled_out_payload_bytes", value = payload.len(), buckets = [1])]
+#[telemark::gauge(name = "compiled_out_last", value = |n: &u8| *n)]
+fn send(payload: &[u8]) -> u8 {
+    7
+}
+
+#[test]
+fn recorded_values_compile_out_without_evaluating() {
+    assert_eq!(send(b"abc"), 7);
+    let telemetry = telemark::builder!().without_server().start().unwrap();
+    assert!(!telemetry
+        .render_metrics()
+        .contains("compiled_out_payload_bytes"));
+}

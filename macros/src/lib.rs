@@ -249,6 +249,67 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Kind::CircuitBreaker, args.into(), item.into()).into()
 }
 
+/// Records a value the function sees in a histogram: an argument's size,
+/// a batch's length, the number of results it returned.
+///
+/// ```
+/// // request_body_bytes_bucket{function="upload",le="1024",…}
+/// #[telemark::histogram(name = "request_body_bytes", value = body.len(), buckets = [64, 1024, 65536], unit = "bytes")]
+/// fn upload(body: &[u8]) -> usize {
+///     body.len()
+/// }
+///
+/// // search_results_bucket{function="search",le="10",…}: from the returned value
+/// #[telemark::histogram(name = "search_results", value = |hits| hits.len(), buckets = [0, 1, 10, 100])]
+/// fn search(query: &str) -> Vec<String> {
+///     query.split(' ').map(str::to_owned).collect()
+/// }
+/// # assert_eq!(upload(&[0; 10]), 10);
+/// # assert_eq!(search("a b").len(), 2);
+/// ```
+///
+/// | argument | meaning |
+/// |---|---|
+/// | `name = "request_body_bytes"` | the family's name (required; not `_total`, `_bucket`, `_sum`, `_count`, nor `function_calls*`) |
+/// | `value = expression` | the value, computed when the call starts (from the arguments or `self`) |
+/// | `value = \|returned\| ...` | the value, computed from a reference to the returned value (not recorded if the call panics or is cancelled) |
+/// | `buckets = [64, 1024, 65536]` | the buckets' upper bounds: number literals, strictly increasing, at most 29 (required) |
+/// | `unit = "bytes"` | the value's unit, which the name must end with |
+/// | `labels(key = "value", ...)` | constant labels, as for `#[counted]` |
+/// | `self_type = Type`, `crate = path` | as for `#[counted]` |
+///
+/// The value is any integer or float (`MetricValue`); anything else is a
+/// compile error at the expression. A NaN is not recorded. Series carry
+/// `function`, `module` and `service_name`, and are on `/metrics` at zero
+/// before the first call. Put it on a function or an `impl` block; with
+/// `#[counted]`, `#[timed]` and `#[traced]` it shares their one wrapper.
+#[proc_macro_attribute]
+pub fn histogram(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::Histogram, args.into(), item.into()).into()
+}
+
+/// Sets a gauge to a value the function sees: the last one wins.
+///
+/// ```
+/// // queue_depth{function="drain",…} is the number of jobs the last call left
+/// #[telemark::gauge(name = "queue_depth", value = |left| *left)]
+/// fn drain(queue: &mut Vec<u32>, batch: usize) -> usize {
+///     let keep = queue.len().saturating_sub(batch);
+///     queue.truncate(keep);
+///     queue.len()
+/// }
+/// # assert_eq!(drain(&mut vec![1, 2, 3], 2), 1);
+/// ```
+///
+/// Its arguments are `#[histogram]`'s but `buckets`: `name` (not ending
+/// in `_total`), `value` (an expression when the call starts, or a closure
+/// over the returned value), `unit`, `labels`, `self_type` and `crate`.
+/// The gauge is 0 until the first call.
+#[proc_macro_attribute]
+pub fn gauge(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::Gauge, args.into(), item.into()).into()
+}
+
 /// Makes a field-less enum the values of a label that `#[counted]`
 /// computes on each call: each variant is a value, named in `snake_case`
 /// (`HttpError` → `http_error`) unless renamed.

@@ -11,7 +11,8 @@ use crate::attr::breaker::Breaker;
 use crate::attr::counted::Counted;
 use crate::attr::timed::Timed;
 use crate::attr::traced::Traced;
-use crate::attr::{Attribute, Kind};
+use crate::attr::value::ValueMetric;
+use crate::attr::{Attribute, Kind, LabelSource};
 use crate::errors::Errors;
 
 pub struct Plan {
@@ -26,6 +27,10 @@ pub struct Plan {
     pub timed: Option<Timed>,
     pub traced: Option<Traced>,
     pub breaker: Option<Breaker>,
+    /// `#[histogram]`: a value recorded in a histogram.
+    pub histogram: Option<ValueMetric>,
+    /// `#[gauge]`: a value set on a gauge.
+    pub gauge: Option<ValueMetric>,
 }
 
 impl Plan {
@@ -78,6 +83,8 @@ impl Plan {
             timed: None,
             traced: None,
             breaker: None,
+            histogram: None,
+            gauge: None,
         };
         for attribute in attributes {
             match attribute {
@@ -85,6 +92,8 @@ impl Plan {
                 Attribute::Timed(timed) => plan.timed = Some(timed),
                 Attribute::Traced(traced) => plan.traced = Some(traced),
                 Attribute::CircuitBreaker(breaker) => plan.breaker = Some(*breaker),
+                Attribute::Histogram(histogram) => plan.histogram = Some(histogram),
+                Attribute::Gauge(gauge) => plan.gauge = Some(gauge),
             }
         }
         plan
@@ -96,6 +105,8 @@ impl Plan {
         self.counted = None;
         self.timed = None;
         self.traced = None;
+        self.histogram = None;
+        self.gauge = None;
         self
     }
 
@@ -107,26 +118,38 @@ impl Plan {
         counted.into_iter().chain(timed).collect()
     }
 
-    /// The expressions of the counter's labels computed when a call starts,
+    /// The expressions computed when a call starts (computed labels and
+    /// recorded values),
     /// which the expansion mentions (in dead code) when instrumentation is
     /// compiled out, so the arguments they read stay in use.
     pub fn label_expressions(&self) -> Vec<syn::Expr> {
-        let Some(counted) = &self.counted else {
-            return Vec::new();
-        };
-        counted
-            .common
-            .computed
+        let labels = self
+            .counted
             .iter()
-            .filter_map(|label| match &label.source {
-                crate::attr::LabelSource::Call(expr) => Some(expr.clone()),
-                crate::attr::LabelSource::Returned(_) => None,
+            .flat_map(|counted| &counted.common.computed);
+        let sources = labels
+            .map(|label| &label.source)
+            .chain(self.value_metrics().map(|(_, metric)| &metric.source));
+        sources
+            .filter_map(|source| match source {
+                LabelSource::Call(expr) => Some(expr.clone()),
+                LabelSource::Returned(_) => None,
             })
             .collect()
     }
 
+    /// `#[histogram]` and `#[gauge]`, those given.
+    pub fn value_metrics(&self) -> impl Iterator<Item = (Kind, &ValueMetric)> {
+        let histogram = self.histogram.iter().map(|h| (Kind::Histogram, h));
+        histogram.chain(self.gauge.iter().map(|g| (Kind::Gauge, g)))
+    }
+
     pub fn is_instrumented(&self) -> bool {
-        self.counted.is_some() || self.timed.is_some() || self.traced.is_some()
+        self.counted.is_some()
+            || self.timed.is_some()
+            || self.traced.is_some()
+            || self.histogram.is_some()
+            || self.gauge.is_some()
     }
 
     /// Whether the wrapper must see the returned value (then a synchronous
@@ -136,6 +159,11 @@ impl Plan {
             Some(Kind::Counted)
         } else if self.traced.as_ref().is_some_and(Traced::needs_value) {
             Some(Kind::Traced)
+        } else if let Some((kind, _)) = self
+            .value_metrics()
+            .find(|(_, metric)| matches!(metric.source, LabelSource::Returned(_)))
+        {
+            Some(kind)
         } else if self.breaker.is_some() {
             Some(Kind::CircuitBreaker)
         } else {
@@ -152,6 +180,8 @@ impl Plan {
                 (self.timed.is_some(), Kind::Timed),
                 (self.traced.is_some(), Kind::Traced),
                 (self.breaker.is_some(), Kind::CircuitBreaker),
+                (self.histogram.is_some(), Kind::Histogram),
+                (self.gauge.is_some(), Kind::Gauge),
             ]
             .into_iter()
             .find_map(|(present, kind)| present.then_some(kind))
@@ -177,14 +207,17 @@ impl Plan {
                 );
             }
         }
-        if !self.in_annotated_impl && (self.counted.is_some() || self.timed.is_some()) {
+        let labelled_by_function = [
+            (self.counted.is_some(), Kind::Counted),
+            (self.timed.is_some(), Kind::Timed),
+            (self.histogram.is_some(), Kind::Histogram),
+            (self.gauge.is_some(), Kind::Gauge),
+        ]
+        .into_iter()
+        .find_map(|(present, kind)| present.then_some(kind));
+        if let (false, Some(kind)) = (self.in_annotated_impl, labelled_by_function) {
             let is_method = sig.receiver().is_some() || mentions_self_type(sig);
             if is_method {
-                let kind = if self.counted.is_some() {
-                    Kind::Counted
-                } else {
-                    Kind::Timed
-                };
                 errors.at(
                     sig.ident.span(),
                     format!(

@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 use crate::active_span::ActiveScope;
 use crate::caller::{Caller, CallerScope};
 use crate::metrics::site::{Counter, Histogram, MetricsSite};
+use crate::metrics::value::{Gauge, ValueHistogram};
 use crate::site::SiteInfo;
 use crate::switch::is_enabled;
 use crate::trace::span::{AsyncSpan, Fill, PollScope, SpanRecord, SpanSlot, SyncSpan, TraceSite};
@@ -45,12 +46,16 @@ impl Site {
         counter: Option<Counter>,
         histogram: Option<Histogram>,
         span: Option<TraceSite>,
+        value_histogram: Option<&'static ValueHistogram>,
+        gauge: Option<&'static Gauge>,
     ) -> Self {
         Site {
             metrics: MetricsSite {
                 info,
                 counter,
                 histogram,
+                value_histogram,
+                gauge,
             },
             span,
         }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use crate::breaker::site::breaker_sites;
 use crate::call::FUNCTION_SITES;
 use crate::metrics::site::{Counter, Histogram};
+use crate::metrics::value::{Gauge, ValueHistogram};
 use crate::metrics::Objective;
 use crate::site::SiteInfo;
 
@@ -22,6 +23,21 @@ pub(crate) fn timed_sites() -> impl Iterator<Item = (&'static SiteInfo, &'static
     FUNCTION_SITES
         .iter()
         .filter_map(|site| Some((&site.metrics.info, site.metrics.histogram.as_ref()?)))
+}
+
+/// Every `#[histogram]` function's histogram, with where the function is.
+pub(crate) fn value_histogram_sites(
+) -> impl Iterator<Item = (&'static SiteInfo, &'static ValueHistogram)> {
+    FUNCTION_SITES
+        .iter()
+        .filter_map(|site| Some((&site.metrics.info, site.metrics.value_histogram?)))
+}
+
+/// Every `#[gauge]` function's gauge, with where the function is.
+pub(crate) fn gauge_sites() -> impl Iterator<Item = (&'static SiteInfo, &'static Gauge)> {
+    FUNCTION_SITES
+        .iter()
+        .filter_map(|site| Some((&site.metrics.info, site.metrics.gauge?)))
 }
 
 /// The first `#[timed]` function on the default buckets whose objective's
@@ -50,8 +66,8 @@ pub struct FunctionStats {
     pub file: &'static str,
     /// Line of the function's name.
     pub line: u32,
-    /// Its attributes (`"counted"`, `"timed"`, `"traced"`,
-    /// `"circuit_breaker"`).
+    /// Its attributes (`"counted"`, `"timed"`, `"traced"`, `"histogram"`,
+    /// `"gauge"`, `"circuit_breaker"`).
     pub attributes: Vec<&'static str>,
     /// Finished calls: from `#[counted]` when present, else from `#[timed]`
     /// (0 when neither says).
@@ -120,6 +136,8 @@ pub fn instrumented_functions() -> Vec<FunctionStats> {
             ("counted", metrics.counter.is_some()),
             ("timed", metrics.histogram.is_some()),
             ("traced", site.span.is_some()),
+            ("histogram", metrics.value_histogram.is_some()),
+            ("gauge", metrics.gauge.is_some()),
         ];
         let mut position = None;
         for (attribute, present) in parts {

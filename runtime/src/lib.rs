@@ -88,6 +88,9 @@ pub mod __private {
         check_counter_objective, check_histogram_objective, Classify, Counter, CounterCells,
         Histogram, TimedCells,
     };
+    pub use crate::metrics::value::{
+        metric_value, value_from, Gauge, GaugeCell, ValueCells, ValueHistogram,
+    };
     pub use crate::site::SiteInfo;
     pub use crate::switch::is_enabled;
     pub use crate::trace::span::{

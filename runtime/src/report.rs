@@ -8,12 +8,16 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use crate::breaker::render::{render_breaker_metrics, write_breakers_status};
-use crate::catalog::{counted_sites, instrumented_functions, timed_sites};
+use crate::catalog::{
+    counted_sites, gauge_sites, instrumented_functions, timed_sites, value_histogram_sites,
+};
 use crate::metrics::exemplar::WallClock;
 use crate::metrics::exposition::{header, json_key, json_string, sample};
 use crate::metrics::openmetrics::{to_openmetrics, ExpositionFormat};
 use crate::metrics::process::render_process_metrics;
-use crate::metrics::render::{render_build_info, render_function_metrics, BuildInfo};
+use crate::metrics::render::{
+    render_build_info, render_function_metrics, render_value_metrics, BuildInfo,
+};
 use crate::trace::pipeline::{EXPORT_NANOS, SPANS_DROPPED, SPANS_EXPORTED};
 
 /// What telemetry reports about the process.
@@ -40,6 +44,7 @@ impl Report {
             counted_sites(),
             timed_sites(),
         );
+        render_value_metrics(&mut out, service, value_histogram_sites(), gauge_sites());
         render_breaker_metrics(&mut out, service);
         render_build_info(&mut out, service, &self.build);
         render_span_counters(&mut out);

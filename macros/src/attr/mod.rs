@@ -10,6 +10,7 @@ pub mod breaker;
 pub mod counted;
 pub mod timed;
 pub mod traced;
+pub mod value;
 
 use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
@@ -17,21 +18,25 @@ use syn::{Expr, LitStr, Path};
 
 use crate::errors::Errors;
 
-/// The four attributes.
+/// The attributes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
     Counted,
     Timed,
     Traced,
     CircuitBreaker,
+    Histogram,
+    Gauge,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Counted,
         Kind::Timed,
         Kind::Traced,
         Kind::CircuitBreaker,
+        Kind::Histogram,
+        Kind::Gauge,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +45,8 @@ impl Kind {
             Kind::Timed => "timed",
             Kind::Traced => "traced",
             Kind::CircuitBreaker => "circuit_breaker",
+            Kind::Histogram => "histogram",
+            Kind::Gauge => "gauge",
         }
     }
 
@@ -50,7 +57,7 @@ impl Kind {
         self == Kind::CircuitBreaker
     }
 
-    /// The telemark attribute `attr` is, if it is one: one of the four
+    /// The telemark attribute `attr` is, if it is one: one of the
     /// names, written alone (imported), as `telemark::name` (`::` first or
     /// not), or under `krate`, the `crate = ...` path given. Another crate's
     /// `other::timed` is left alone.
@@ -87,6 +94,8 @@ pub enum Attribute {
     Timed(timed::Timed),
     Traced(traced::Traced),
     CircuitBreaker(Box<breaker::Breaker>),
+    Histogram(value::ValueMetric),
+    Gauge(value::ValueMetric),
 }
 
 impl Attribute {
@@ -111,6 +120,10 @@ impl Attribute {
                 span,
                 errors,
             )?)),
+            Kind::Histogram => {
+                Attribute::Histogram(value::parse(args, true, &mut common, span, errors)?)
+            }
+            Kind::Gauge => Attribute::Gauge(value::parse(args, false, &mut common, span, errors)?),
         };
         Some(attribute)
     }
@@ -121,6 +134,8 @@ impl Attribute {
             Attribute::Timed(_) => Kind::Timed,
             Attribute::Traced(_) => Kind::Traced,
             Attribute::CircuitBreaker(_) => Kind::CircuitBreaker,
+            Attribute::Histogram(_) => Kind::Histogram,
+            Attribute::Gauge(_) => Kind::Gauge,
         }
     }
 
@@ -130,6 +145,7 @@ impl Attribute {
             Attribute::Timed(a) => &a.common,
             Attribute::Traced(a) => &a.common,
             Attribute::CircuitBreaker(a) => &a.common,
+            Attribute::Histogram(a) | Attribute::Gauge(a) => &a.common,
         }
     }
 

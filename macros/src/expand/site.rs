@@ -1,17 +1,28 @@
 //! The statics of one function: its cells and one `Site` naming everything
 //! its attributes record, which is also its catalog entry.
 
-use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
+use proc_macro2::{Group, Ident, Literal, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::Signature;
 
 use super::shape::private;
+use crate::attr::value::ValueKind;
+use crate::attr::Kind;
 use crate::plan::Plan;
 
 /// The function's `Site` static.
 pub fn site_ident() -> Ident {
     Ident::new("__TM", Span::call_site())
+}
+
+/// The `ValueHistogram` (`#[histogram]`) or `Gauge` (`#[gauge]`) static.
+pub fn value_static_ident(kind: Kind) -> Ident {
+    let name = match kind {
+        Kind::Histogram => "__TM_VALUE_HISTOGRAM",
+        _ => "__TM_GAUGE",
+    };
+    Ident::new(name, Span::call_site())
 }
 
 /// The cells of the counter's computed labels.
@@ -89,6 +100,40 @@ pub fn statics(plan: &Plan, sig: &Signature) -> TokenStream {
         }
         None => none.clone(),
     };
+    let mut value_metric = |kind: Kind| {
+        let (metric, statics) = match kind {
+            Kind::Histogram => (plan.histogram.as_ref(), value_static_ident(kind)),
+            _ => (plan.gauge.as_ref(), value_static_ident(kind)),
+        };
+        let Some(metric) = metric else {
+            return none.clone();
+        };
+        let name = &metric.metric;
+        let labels = labels(&metric.common.labels);
+        let unit = match &metric.unit {
+            Some(unit) => quote!(#private::Some(#unit)),
+            None => none.clone(),
+        };
+        match &metric.kind {
+            ValueKind::Histogram { buckets } => {
+                let bounds = buckets.iter().map(|b| Literal::f64_unsuffixed(*b));
+                cells.extend(quote! {
+                    static __TM_VALUE_CELLS: #private::ValueCells = #private::ValueCells::new();
+                    static #statics: #private::ValueHistogram = #private::ValueHistogram::new(
+                        #name, #labels, #unit, &[#(#bounds),*], &__TM_VALUE_CELLS,
+                    );
+                });
+            }
+            ValueKind::Gauge => cells.extend(quote! {
+                static __TM_GAUGE_CELL: #private::GaugeCell = #private::GaugeCell::new();
+                static #statics: #private::Gauge =
+                    #private::Gauge::new(#name, #labels, #unit, &__TM_GAUGE_CELL);
+            }),
+        }
+        quote!(#private::Some(&#statics))
+    };
+    let value_histogram = value_metric(Kind::Histogram);
+    let gauge = value_metric(Kind::Gauge);
     let span = match &plan.traced {
         Some(traced) => {
             let name = traced.name.as_deref().unwrap_or(function);
@@ -106,6 +151,8 @@ pub fn statics(plan: &Plan, sig: &Signature) -> TokenStream {
             #counter,
             #histogram,
             #span,
+            #value_histogram,
+            #gauge,
         );
     }
 }

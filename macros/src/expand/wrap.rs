@@ -9,7 +9,7 @@ use syn::spanned::Spanned;
 use syn::{ReturnType, Signature, Type};
 
 use super::shape::{call_once, private, shape, typed_body, Shape};
-use super::site::{labeled_cells_ident, site_ident};
+use super::site::{labeled_cells_ident, site_ident, value_static_ident};
 use crate::attr::counted::Classifier;
 use crate::attr::traced::Format;
 use crate::attr::LabelSource;
@@ -96,6 +96,28 @@ fn labeled_call(keys: TokenStream, set_later: bool) -> TokenStream {
     quote!(let #mutable #labeled = #private::LabeledCall::new(&#cells, #keys);)
 }
 
+/// The values `#[histogram]` and `#[gauge]` record when the call starts:
+/// `(let statements computing them, statements recording them)`.
+fn start_values(plan: &Plan) -> (TokenStream, TokenStream) {
+    let private = private();
+    let (mut compute, mut record) = (TokenStream::new(), TokenStream::new());
+    for (kind, metric) in plan.value_metrics() {
+        if let LabelSource::Call(expr) = &metric.source {
+            let statics = value_static_ident(kind);
+            let local = format_ident!(
+                "__telemark_value_{}",
+                kind.name(),
+                span = Span::mixed_site()
+            );
+            compute.extend(quote_spanned!(expr.span()=>
+                let #local = #private::metric_value(&(#expr));
+            ));
+            record.extend(quote!(#statics.record(#local);));
+        }
+    }
+    (compute, record)
+}
+
 /// Statements after the body returned `__telemark_ret`: count it, and add
 /// `err` / `ret` to the span.
 fn outcome(plan: &Plan) -> TokenStream {
@@ -128,6 +150,14 @@ fn outcome(plan: &Plan) -> TokenStream {
                 }
             }
             out.extend(quote!(#labeled.finish(#is_error);));
+        }
+    }
+    for (kind, metric) in plan.value_metrics() {
+        if let LabelSource::Returned(closure) = &metric.source {
+            let statics = value_static_ident(kind);
+            out.extend(quote_spanned! {closure.span()=>
+                #statics.record(#private::value_from(&#ret, #closure));
+            });
         }
     }
     if let Some(traced) = plan.traced.as_ref().filter(|traced| traced.needs_value()) {
@@ -194,10 +224,13 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
                 .is_some()
                 .then(|| quote!(let #slot = ::core::pin::pin!(#private::SpanSlot::new());));
             let labeled = label_keys.map(|(keys, set_later)| labeled_call(keys, set_later));
+            let (compute, record) = start_values(plan);
             let enter = quote! {
                 #slot_declaration
                 let #mutable #call = #private::Call::<#parts, _>::enter(&#site, #span);
                 #labeled
+                #compute
+                #record
             };
             let diverging = matches!(shape(sig), Shape::Diverging);
             if !needs_value || diverging {
@@ -221,9 +254,12 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
             let traced = plan.traced.is_some();
             let enter_mutable = if traced { None } else { mutable.clone() };
             let labeled = label_keys.map(|(keys, set_later)| labeled_call(keys, set_later));
+            let (compute, record) = start_values(plan);
             let enter = quote! {
                 let #enter_mutable #call = #private::AsyncCall::<#future_parts>::enter(&#site, #fill);
                 #labeled
+                #compute
+                #record
             };
             let inner = if body.may_return {
                 let typed = typed_body(statements, Some(ty.unwrap_or(&unit)));
@@ -280,7 +316,10 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
                 ),
                 None => (None, None),
             };
-            let wrapped = quote!(async move { #labeled #run #outcome #ret });
+            // Values computed now (the arguments go into the future), recorded
+            // when it is first polled, as the call is counted.
+            let (compute, record) = start_values(plan);
+            let wrapped = quote!(async move { #labeled #record #run #outcome #ret });
             let returned = match shape(sig) {
                 Shape::BoxedFuture(_) => quote! {
                     if !#private::is_enabled() {
@@ -295,6 +334,7 @@ pub fn wrap(plan: &Plan, sig: &Signature, statics: TokenStream, body: Body) -> T
                 #statics
                 let #call = #private::AsyncCall::<#future_parts>::start(&#site, #fill);
                 #keys_now
+                #compute
                 let #future = #build;
                 #returned
             }}

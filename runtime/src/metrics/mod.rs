@@ -13,6 +13,8 @@
 //!   render, so this folder knows nothing of the function catalog);
 //! - `labels`: labels computed on each call, their per-site series cells and
 //!   cardinality limit;
+//! - `value`: `#[histogram]`'s and `#[gauge]`'s cells (values a function
+//!   sees, not durations);
 //! - `exemplar`: the last sampled call kept per counter and bucket, linking
 //!   series to traces in OpenMetrics;
 //! - `openmetrics`: the OpenMetrics text format, negotiated per scrape;
@@ -32,6 +34,7 @@ pub(crate) mod recorder;
 pub(crate) mod render;
 pub(crate) mod shard;
 pub(crate) mod site;
+pub(crate) mod value;
 
 pub use buckets::{set_default_buckets, validate_buckets, BucketError, DEFAULT_BUCKETS};
 pub use labels::{LabelKey, LabelValue, DEFAULT_CARDINALITY_LIMIT};
@@ -39,3 +42,4 @@ pub use objective::{LatencyTarget, Objective, ObjectivePercentile};
 pub use openmetrics::ExpositionFormat;
 pub use render::CONCURRENT_METRIC;
 pub use site::{HistogramSnapshot, MAX_CALLERS};
+pub use value::{MetricValue, ValueSnapshot};

@@ -8,6 +8,7 @@ use super::exposition::{
 };
 use super::objective::Objective;
 use super::site::{Counter, Histogram, HistogramSnapshot};
+use super::value::{Gauge, ValueHistogram, ValueSnapshot};
 use crate::site::SiteInfo;
 
 /// `build_info` labels.
@@ -447,6 +448,108 @@ pub(crate) fn render_function_metrics(
                 labels(&key, service, "", &[]),
                 in_flight,
             );
+        }
+    }
+}
+
+/// Adds `other` into `total`, keeping the bounds both have (as
+/// [`merge_histograms`] does for durations).
+fn merge_values(total: &mut ValueSnapshot, other: ValueSnapshot) {
+    let mut bounds = Vec::new();
+    let mut cumulative = Vec::new();
+    for (i, bound) in total.bounds.iter().enumerate() {
+        if let Some(j) = other.bounds.iter().position(|b| b == bound) {
+            bounds.push(*bound);
+            cumulative.push(total.cumulative[i] + other.cumulative[j]);
+        }
+    }
+    cumulative.push(total.count() + other.count());
+    total.bounds = bounds;
+    total.cumulative = cumulative;
+    total.sum += other.sum;
+}
+
+/// Renders every `#[histogram]`'s and `#[gauge]`'s series, zero-valued ones
+/// included: `function`, `module`, `service_name` and the attribute's
+/// constant labels.
+pub(crate) fn render_value_metrics(
+    out: &mut String,
+    service: &str,
+    histograms: impl Iterator<Item = (&'static SiteInfo, &'static ValueHistogram)>,
+    gauges: impl Iterator<Item = (&'static SiteInfo, &'static Gauge)>,
+) {
+    let series = |info: &'static SiteInfo, labels| Series {
+        function: info.function,
+        module: info.module,
+        labels,
+        computed: Box::default(),
+        caller: None,
+        objective: None,
+    };
+    let mut families: BTreeMap<&str, Family<ValueSnapshot>> = BTreeMap::new();
+    for (info, histogram) in histograms {
+        let family = families.entry(histogram.metric).or_default();
+        family.add(
+            series(info, histogram.labels),
+            histogram.snapshot(),
+            merge_values,
+        );
+    }
+    for (name, family) in &families {
+        header(
+            out,
+            name,
+            "histogram",
+            "Values recorded by instrumented functions.",
+        );
+        let bucket = format!("{name}_bucket");
+        for (key, snapshot) in &family.series {
+            for (bound, cumulative) in snapshot.bounds.iter().zip(&snapshot.cumulative) {
+                let le = bound.to_string();
+                sample(
+                    out,
+                    &bucket,
+                    labels(key, service, "", &[("le", &le)]),
+                    cumulative,
+                );
+            }
+            sample(
+                out,
+                &bucket,
+                labels(key, service, "", &[("le", "+Inf")]),
+                snapshot.count(),
+            );
+            sample(
+                out,
+                &format!("{name}_sum"),
+                labels(key, service, "", &[]),
+                snapshot.sum,
+            );
+            sample(
+                out,
+                &format!("{name}_count"),
+                labels(key, service, "", &[]),
+                snapshot.count(),
+            );
+        }
+    }
+    let mut families: BTreeMap<&str, Family<f64>> = BTreeMap::new();
+    for (info, gauge) in gauges {
+        let family = families.entry(gauge.metric).or_default();
+        // One function's gauge set from two call sites: the larger value.
+        family.add(series(info, gauge.labels), gauge.value(), |total, more| {
+            *total = total.max(more)
+        });
+    }
+    for (name, family) in &families {
+        header(
+            out,
+            name,
+            "gauge",
+            "Last value seen by instrumented functions.",
+        );
+        for (key, value) in &family.series {
+            sample(out, name, labels(key, service, "", &[]), value);
         }
     }
 }

@@ -16,6 +16,7 @@ use super::exemplar::{Exemplar, ExemplarSlot};
 use super::labels::{ComputedLabels, LabeledCounts};
 use super::objective::{bounds_contain, Objective};
 use super::shard::{shard_index, SHARDS};
+use super::value::{Gauge, ValueHistogram};
 use crate::active_span::{active, is_active};
 use crate::caller::Caller;
 use crate::clock::clock;
@@ -595,6 +596,10 @@ pub struct MetricsSite {
     pub info: SiteInfo,
     pub counter: Option<Counter>,
     pub histogram: Option<Histogram>,
+    /// `#[histogram]`'s.
+    pub value_histogram: Option<&'static ValueHistogram>,
+    /// `#[gauge]`'s.
+    pub gauge: Option<&'static Gauge>,
 }
 
 /// Wraps a returned value so that method resolution tells `Result`s from
