@@ -119,10 +119,10 @@ impl Plan {
     }
 
     /// The expressions computed when a call starts (computed labels and
-    /// recorded values),
-    /// which the expansion mentions (in dead code) when instrumentation is
-    /// compiled out, so the arguments they read stay in use.
-    pub fn label_expressions(&self) -> Vec<syn::Expr> {
+    /// recorded values), which the expansion mentions (in dead code) when
+    /// instrumentation is compiled out, so the arguments they read stay in
+    /// use.
+    pub fn start_expressions(&self) -> Vec<syn::Expr> {
         let labels = self
             .counted
             .iter()

@@ -224,7 +224,7 @@ fn instrument(plan: Plan, sig: &Signature, block: &syn::Block, paths: &[syn::Pat
     let mut label_expressions = Vec::new();
     let plan = if cfg!(feature = "disable-instrumentation") {
         objectives = plan.objectives();
-        label_expressions = plan.label_expressions();
+        label_expressions = plan.start_expressions();
         plan.without_instrumentation()
     } else {
         plan
