@@ -22,6 +22,10 @@
 //! on the process it is sent to: with the backend run as a second instance,
 //! send `fail` to that one.
 //!
+//! Beside the function metrics, `load_item` is counted by the item's
+//! category (a label computed from its argument) and `handle_price` records
+//! each price it quotes in the `price_quote_cents` histogram.
+//!
 //! Nothing here handles trace context by hand: telemark's tower layer gives
 //! each request its server span (remote parent from `traceparent`, the
 //! route as its name, the HTTP server metrics), the reqwest middleware its
@@ -52,7 +56,8 @@ use telemark::integrations::http_server::HttpServerLayer;
 use telemark::integrations::tracing::{SpanEventLayer, TraceIdFormat};
 use telemark::metrics::ObjectivePercentile;
 use telemark::{
-    circuit_breaker, counted, timed, traced, BreakerError, CircuitBreaker, Objective, Traces,
+    circuit_breaker, counted, histogram, timed, traced, BreakerError, CircuitBreaker, LabelValue,
+    Objective, Traces,
 };
 use tokio::net::TcpListener;
 use tracing_subscriber::layer::SubscriberExt;
@@ -118,9 +123,17 @@ struct Shop {
 
 /// The API handler: a child of the request's server span (made by
 /// [`HttpServerLayer`]), counted and timed, with its objectives.
+/// Each price quoted goes into `price_quote_cents`, a histogram of the
+/// returned value (failures are not quoted: `None` is not recorded).
 #[traced(args(item = display), err)]
 #[counted(error_if = server_failed, objective = PRICE_AVAILABILITY)]
 #[timed(objective = PRICE_LATENCY)]
+#[histogram(
+    name = "price_quote_cents",
+    value = |quote| quote.as_ref().ok().copied(),
+    buckets = [1_000, 10_000, 100_000, 1_000_000],
+    unit = "cents"
+)]
 async fn handle_price(shop: &Shop, item: u32) -> Result<u64, ApiError> {
     let cents = load_item(item).await?;
     let factor = fetch_price(&shop.client, &shop.pricing, item).await?;
@@ -130,9 +143,24 @@ async fn handle_price(shop: &Shop, item: u32) -> Result<u64, ApiError> {
     Ok(cents * factor)
 }
 
-/// A simulated database lookup.
+/// What a shop sells: `function_calls_total{function="load_item"}` is
+/// split by it (`category="books"`, …), a label computed on each call.
+#[derive(Clone, Copy, LabelValue)]
+enum Category {
+    Books,
+    Games,
+    Toys,
+}
+
+impl Category {
+    fn of(item: u32) -> Category {
+        [Category::Books, Category::Games, Category::Toys][item as usize % 3]
+    }
+}
+
+/// A simulated database lookup, counted by the item's category.
 #[traced]
-#[counted(error_if = server_failed)]
+#[counted(error_if = server_failed, labels(category = Category::of(item)))]
 #[timed]
 async fn load_item(item: u32) -> Result<u64, ApiError> {
     let slow = if SLOW.load(Relaxed) { 300 } else { 0 };

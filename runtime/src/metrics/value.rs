@@ -18,7 +18,8 @@ use crate::switch::is_enabled;
 use telemark_limits::MAX_BUCKETS;
 
 /// A number `#[histogram]` and `#[gauge]` can record: the integer types,
-/// `f32` and `f64` (and references to them), as an `f64`.
+/// `f32` and `f64` (and references to them), as an `f64`; an `Option` of
+/// one, whose `None` is not recorded.
 ///
 /// ```
 /// use telemark_runtime::metrics::MetricValue;
@@ -26,6 +27,7 @@ use telemark_limits::MAX_BUCKETS;
 /// assert_eq!(3usize.metric_value(), 3.0);
 /// assert_eq!((-2i8).metric_value(), -2.0);
 /// assert_eq!(0.5f32.metric_value(), 0.5);
+/// assert!(None::<u32>.metric_value().is_nan()); // not recorded
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a number #[histogram] or #[gauge] can record",
@@ -50,6 +52,18 @@ macro_rules! metric_values {
 }
 
 metric_values!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64);
+
+/// `None` is not recorded (a NaN, which neither attribute records): e.g.
+/// `value = |result| result.as_ref().ok().copied()` records successes only.
+impl<T: MetricValue> MetricValue for Option<T> {
+    #[inline(always)]
+    fn metric_value(&self) -> f64 {
+        match self {
+            Some(value) => value.metric_value(),
+            None => f64::NAN,
+        }
+    }
+}
 
 impl<T: MetricValue + ?Sized> MetricValue for &T {
     #[inline(always)]
