@@ -146,6 +146,9 @@
 
 pub use telemark_macros::{circuit_breaker, counted, gauge, histogram, timed, traced, LabelValue};
 pub use telemark_runtime::metrics::LabelValue;
+/// The OTLP metrics push (with the `otlp` feature).
+#[cfg(feature = "otlp")]
+pub use telemark_runtime::push;
 pub use telemark_runtime::{
     breaker, builder, catalog, integrations, limits, metrics, propagation, telemetry, trace,
 };

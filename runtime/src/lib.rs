@@ -41,6 +41,8 @@ mod error;
 pub mod integrations;
 pub mod metrics;
 pub mod propagation;
+#[cfg(feature = "otlp")]
+pub mod push;
 mod report;
 mod rng;
 #[cfg(feature = "server")]

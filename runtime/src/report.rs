@@ -27,7 +27,20 @@ pub(crate) struct Report {
     #[cfg(feature = "metrics-recorder")]
     pub recorder: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub started: Instant,
+    /// Whether `/metrics` is served (`OTEL_METRICS_EXPORTER` can say not).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub serves_metrics: bool,
+    /// Whether metrics are pushed over OTLP (then their export counters
+    /// are rendered).
+    pub pushes_metrics: bool,
 }
+
+/// OTLP metric exports tried, by the push thread.
+pub(crate) static METRIC_EXPORTS: AtomicU64 = AtomicU64::new(0);
+/// OTLP metric exports that failed or timed out.
+pub(crate) static METRIC_EXPORTS_FAILED: AtomicU64 = AtomicU64::new(0);
+/// Data points of the failed exports.
+pub(crate) static METRIC_POINTS_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 impl Report {
     /// What `/metrics` serves, in `format` (OpenMetrics with exemplars).
@@ -49,6 +62,9 @@ impl Report {
         render_build_info(&mut out, service, &self.build);
         render_span_counters(&mut out);
         render_own_cost(&mut out);
+        if self.pushes_metrics {
+            render_push_counters(&mut out);
+        }
         render_process_metrics(&mut out);
         #[cfg(feature = "tower")]
         {
@@ -157,6 +173,28 @@ fn render_own_cost(out: &mut String) {
         "telemark_span_export_seconds_total",
         "Time the export thread spent in span exports (waiting on the collector included), in seconds.",
         seconds(&EXPORT_NANOS),
+    );
+}
+
+/// What the OTLP metrics push did.
+fn render_push_counters(out: &mut String) {
+    counter(
+        out,
+        "telemark_metric_exports_total",
+        "OTLP metric exports tried.",
+        METRIC_EXPORTS.load(Relaxed),
+    );
+    counter(
+        out,
+        "telemark_metric_exports_failed_total",
+        "OTLP metric exports that failed or timed out.",
+        METRIC_EXPORTS_FAILED.load(Relaxed),
+    );
+    counter(
+        out,
+        "telemark_metric_points_dropped_total",
+        "Data points of the OTLP metric exports that failed.",
+        METRIC_POINTS_DROPPED.load(Relaxed),
     );
 }
 

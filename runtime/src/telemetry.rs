@@ -19,6 +19,8 @@ use crate::catalog::objective_outside_bounds;
 use crate::metrics::recorder::install_recorder;
 use crate::metrics::render::BuildInfo;
 use crate::metrics::{set_default_buckets, validate_buckets, BucketError, ExpositionFormat};
+#[cfg(feature = "otlp")]
+use crate::push::{exporters_from_env, MetricsPush, PushHandle};
 use crate::report::Report;
 #[cfg(feature = "server")]
 pub use crate::server::EndpointLimits;
@@ -52,6 +54,8 @@ pub enum TelemetryError {
     Config(ConfigError),
     /// Tracing could not start.
     Traces(TraceError),
+    /// The OTLP metrics push could not start (a TLS file, say).
+    MetricsPush(Box<dyn std::error::Error + Send + Sync>),
     /// `#[circuit_breaker]` functions configure one breaker differently.
     Breakers(BreakerRegistryError),
 }
@@ -74,6 +78,9 @@ impl fmt::Display for TelemetryError {
             TelemetryError::Runtime(err) => write!(f, "cannot start a telemetry thread: {err}"),
             TelemetryError::Config(err) => write!(f, "invalid telemetry setting: {err}"),
             TelemetryError::Traces(err) => write!(f, "tracing cannot start: {err}"),
+            TelemetryError::MetricsPush(err) => {
+                write!(f, "the OTLP metrics push cannot start: {err}")
+            }
             TelemetryError::Breakers(err) => write!(f, "{err}"),
         }
     }
@@ -86,6 +93,7 @@ impl std::error::Error for TelemetryError {
             TelemetryError::Buckets(err) => Some(err),
             TelemetryError::Config(err) => Some(err),
             TelemetryError::Traces(err) => Some(err),
+            TelemetryError::MetricsPush(err) => Some(&**err),
             TelemetryError::Breakers(err) => Some(err),
             TelemetryError::InvalidAddress(_) | TelemetryError::RecorderInstalled => None,
         }
@@ -137,6 +145,8 @@ pub struct TelemetryBuilder {
     #[cfg(feature = "server")]
     endpoint_limits: EndpointLimits,
     traces: Option<Traces>,
+    #[cfg(feature = "otlp")]
+    metrics_push: Option<MetricsPush>,
 }
 
 impl TelemetryBuilder {
@@ -168,7 +178,25 @@ impl TelemetryBuilder {
                 timeout: Duration::from_secs(2),
             },
             traces: None,
+            #[cfg(feature = "otlp")]
+            metrics_push: None,
         }
+    }
+
+    /// Pushes every series `/metrics` serves to an OTLP collector on an
+    /// interval, beside `/metrics` (see [`MetricsPush`] for the settings
+    /// and `OTEL_METRICS_EXPORTER`). With the `otlp` feature.
+    ///
+    /// ```no_run
+    /// use telemark_runtime::push::MetricsPush;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let _telemetry = telemark_runtime::builder!().metrics_push(MetricsPush::otlp()).start()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "otlp")]
+    pub fn metrics_push(mut self, push: MetricsPush) -> Self {
+        self.metrics_push = Some(push);
+        self
     }
 
     /// Records `#[traced]` spans and exports them as configured (default:
@@ -400,13 +428,47 @@ impl TelemetryBuilder {
             _ => None,
         };
 
+        // `OTEL_METRICS_EXPORTER`, when set, says which exporters run.
+        #[cfg(feature = "otlp")]
+        let (push, serves_metrics) = {
+            let exporters = exporters_from_env().map_err(TelemetryError::Config)?;
+            let push = match (self.metrics_push, exporters) {
+                (_, Some(exporters)) if !exporters.otlp => None,
+                (Some(push), _) => Some(push),
+                (None, Some(_)) => Some(MetricsPush::otlp()),
+                (None, None) => None,
+            };
+            let sdk_disabled = sdk_disabled_by_env().map_err(TelemetryError::Config)?;
+            let push = push.filter(|_| !sdk_disabled);
+            (push, exporters.is_none_or(|exporters| exporters.prometheus))
+        };
+        #[cfg(not(feature = "otlp"))]
+        let serves_metrics = true;
+
         let report = Arc::new(Report {
             service_name,
             build,
             #[cfg(feature = "metrics-recorder")]
             recorder,
             started: Instant::now(),
+            serves_metrics,
+            #[cfg(feature = "otlp")]
+            pushes_metrics: push.is_some(),
+            #[cfg(not(feature = "otlp"))]
+            pushes_metrics: false,
         });
+        #[cfg(feature = "otlp")]
+        let push = match push {
+            Some(push) => Some(
+                crate::push::start(&push, Arc::clone(&report), &trace_service_name).map_err(
+                    |error| match error.downcast::<ConfigError>() {
+                        Ok(config) => TelemetryError::Config(*config),
+                        Err(other) => TelemetryError::MetricsPush(other),
+                    },
+                )?,
+            ),
+            None => None,
+        };
 
         #[cfg(feature = "server")]
         let server = match listener {
@@ -423,6 +485,8 @@ impl TelemetryBuilder {
             #[cfg(feature = "server")]
             server,
             traces,
+            #[cfg(feature = "otlp")]
+            push,
         })
     }
 }
@@ -433,6 +497,8 @@ pub struct Telemetry {
     #[cfg(feature = "server")]
     server: Option<Server>,
     traces: Option<PipelineHandle>,
+    #[cfg(feature = "otlp")]
+    push: Option<PushHandle>,
 }
 
 impl fmt::Debug for Telemetry {
@@ -507,7 +573,8 @@ impl Telemetry {
     }
 
     /// Stops the endpoints, exports the spans still queued and shuts the
-    /// span exporter down, within five seconds (see
+    /// span exporter down, pushes the metrics a last time (if they are
+    /// pushed), within five seconds (see
     /// [`shutdown_within`](Self::shutdown_within)). Dropping the guard does
     /// the same.
     pub fn shutdown(self) {
@@ -523,10 +590,17 @@ impl Telemetry {
     /// telemetry.shutdown_within(std::time::Duration::from_millis(100));
     /// ```
     pub fn shutdown_within(mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
         self.stop_server();
         if let Some(mut traces) = self.traces.take() {
             traces.shutdown(timeout);
         }
+        // The last push carries the spans' final counts.
+        #[cfg(feature = "otlp")]
+        if let Some(push) = self.push.take() {
+            push.shutdown(deadline.saturating_duration_since(Instant::now()));
+        }
+        let _ = deadline;
     }
 
     fn stop_server(&mut self) {

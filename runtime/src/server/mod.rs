@@ -274,6 +274,10 @@ async fn respond(
         );
     }
     match request.uri().path() {
+        "/metrics" if !report.serves_metrics => reply_json(
+            StatusCode::NOT_FOUND,
+            &json!({ "error": "metrics are not served here: OTEL_METRICS_EXPORTER does not list prometheus" }),
+        ),
         "/metrics" => {
             let accept = request
                 .headers()

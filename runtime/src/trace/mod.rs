@@ -24,9 +24,9 @@
 
 mod console;
 mod current;
-mod error;
+pub(crate) mod error;
 #[cfg(feature = "otlp")]
-mod otlp;
+pub(crate) mod otlp;
 pub(crate) mod pipeline;
 mod sampler;
 pub(crate) mod span;

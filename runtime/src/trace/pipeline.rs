@@ -191,14 +191,11 @@ impl BatchLimits {
 
 /// Milliseconds, more than zero, as the OpenTelemetry specification writes
 /// timeouts and delays in its environment variables.
-pub(crate) fn whole_milliseconds(
-    variable: &'static str,
-    value: &str,
-) -> Result<Duration, ConfigError> {
+pub(crate) fn whole_milliseconds(variable: &str, value: &str) -> Result<Duration, ConfigError> {
     match value.trim().parse::<u64>() {
         Ok(millis) if millis > 0 => Ok(Duration::from_millis(millis)),
         _ => Err(ConfigError::new(
-            variable,
+            variable.to_owned(),
             value,
             "expected a whole number of milliseconds, more than zero",
         )),

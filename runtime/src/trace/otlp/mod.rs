@@ -4,7 +4,7 @@
 
 mod settings;
 #[cfg(feature = "tls")]
-mod tls;
+pub(crate) mod tls;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 
 use super::error::TraceError;
 use crate::error::ConfigError;
-pub(crate) use settings::Settings;
+pub(crate) use settings::{Settings, Signal};
 
 /// The OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,11 +34,13 @@ impl OtlpProtocol {
     /// assert!(telemark_runtime::trace::OtlpProtocol::from_env().is_ok());
     /// ```
     pub fn from_env() -> Result<Self, ConfigError> {
-        let (variable, value) = settings::env_first([
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        ])
-        .unwrap_or(("OTEL_EXPORTER_OTLP_PROTOCOL", String::new()));
+        OtlpProtocol::from_env_for(Signal::Traces)
+    }
+
+    /// `OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub(crate) fn from_env_for(signal: Signal) -> Result<Self, ConfigError> {
+        let [_, generic] = signal.variables("PROTOCOL");
+        let (variable, value) = signal.env("PROTOCOL").unwrap_or((generic, String::new()));
         match value.trim() {
             "" | "grpc" => Ok(OtlpProtocol::Grpc),
             "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),

@@ -17,27 +17,57 @@ use super::{Otlp, OtlpCompression, OtlpProtocol};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The value of the first set variable of `names`, with its name.
-pub(super) fn env_first(names: [&'static str; 2]) -> Option<(&'static str, String)> {
-    names
-        .into_iter()
-        .find_map(|name| std::env::var(name).ok().map(|value| (name, value)))
+pub(super) fn env_first<N: AsRef<str>>(names: [N; 2]) -> Option<(String, String)> {
+    names.into_iter().find_map(|name| {
+        let name = name.as_ref();
+        std::env::var(name)
+            .ok()
+            .map(|value| (name.to_owned(), value))
+    })
 }
 
-/// `OTEL_EXPORTER_OTLP_TRACES_<suffix>`, else `OTEL_EXPORTER_OTLP_<suffix>`.
-macro_rules! otlp_env {
-    ($suffix:literal) => {
-        env_first([
-            concat!("OTEL_EXPORTER_OTLP_TRACES_", $suffix),
-            concat!("OTEL_EXPORTER_OTLP_", $suffix),
-        ])
-    };
+/// What is exported over OTLP: each signal has its own variables
+/// (`OTEL_EXPORTER_OTLP_TRACES_*`, `OTEL_EXPORTER_OTLP_METRICS_*`) before
+/// the generic ones, and its own path on an HTTP collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    Traces,
+    Metrics,
 }
 
-/// Everything an OTLP span exporter is built from, resolved.
+impl Signal {
+    /// `OTEL_EXPORTER_OTLP_<SIGNAL>_<suffix>`, then `OTEL_EXPORTER_OTLP_<suffix>`.
+    pub(crate) fn variables(self, suffix: &str) -> [String; 2] {
+        let signal = match self {
+            Signal::Traces => "TRACES",
+            Signal::Metrics => "METRICS",
+        };
+        [
+            format!("OTEL_EXPORTER_OTLP_{signal}_{suffix}"),
+            format!("OTEL_EXPORTER_OTLP_{suffix}"),
+        ]
+    }
+
+    /// The first set of [`Signal::variables`], with its name.
+    pub(crate) fn env(self, suffix: &str) -> Option<(String, String)> {
+        env_first(self.variables(suffix))
+    }
+
+    /// The path added to the generic endpoint for OTLP/HTTP.
+    fn path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Metrics => "/v1/metrics",
+        }
+    }
+}
+
+/// Everything an OTLP exporter (of spans, or of metrics) is built from,
+/// resolved.
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub protocol: OtlpProtocol,
-    /// The full URL spans are sent to.
+    /// The full URL the signal is sent to.
     pub endpoint: String,
     pub headers: Vec<(String, String)>,
     pub compression: OtlpCompression,
@@ -52,15 +82,20 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    /// `otlp`'s settings completed from the environment.
+    /// `otlp`'s settings completed from the environment, for spans.
     pub(crate) fn resolve(otlp: &Otlp) -> Result<Settings, ConfigError> {
+        Settings::resolve_for(otlp, Signal::Traces)
+    }
+
+    /// `otlp`'s settings completed from `signal`'s environment.
+    pub(crate) fn resolve_for(otlp: &Otlp, signal: Signal) -> Result<Settings, ConfigError> {
         let protocol = match otlp.protocol {
             Some(protocol) => protocol,
-            None => OtlpProtocol::from_env()?,
+            None => OtlpProtocol::from_env_for(signal)?,
         };
-        let endpoint = endpoint(otlp, protocol)?;
-        let mut headers = match otlp_env!("HEADERS") {
-            Some((variable, value)) => parse_headers(variable, &value)?,
+        let endpoint = endpoint(otlp, protocol, signal)?;
+        let mut headers = match signal.env("HEADERS") {
+            Some((variable, value)) => parse_headers(&variable, &value)?,
             None => Vec::new(),
         };
         for (name, value) in &otlp.headers {
@@ -71,7 +106,7 @@ impl Settings {
         }
         let compression = match otlp.compression {
             Some(compression) => compression,
-            None => match otlp_env!("COMPRESSION") {
+            None => match signal.env("COMPRESSION") {
                 None => OtlpCompression::None,
                 Some((variable, value)) => match value.trim() {
                     "" | "none" => OtlpCompression::None,
@@ -89,18 +124,20 @@ impl Settings {
                 ))
             }
             Some(timeout) => timeout,
-            None => match otlp_env!("TIMEOUT") {
-                Some((variable, value)) => whole_milliseconds(variable, &value)?,
+            None => match signal.env("TIMEOUT") {
+                Some((variable, value)) => whole_milliseconds(&variable, &value)?,
                 None => DEFAULT_TIMEOUT,
             },
         };
         let ca_certificate = match &otlp.ca_certificate {
             Some(path) => Some(path.clone()),
-            None => otlp_env!("CERTIFICATE").map(|(_, path)| PathBuf::from(path)),
+            None => signal
+                .env("CERTIFICATE")
+                .map(|(_, path)| PathBuf::from(path)),
         };
         let client_identity = match &otlp.client_identity {
             Some(identity) => Some(identity.clone()),
-            None => match (otlp_env!("CLIENT_CERTIFICATE"), otlp_env!("CLIENT_KEY")) {
+            None => match (signal.env("CLIENT_CERTIFICATE"), signal.env("CLIENT_KEY")) {
                 (None, None) => None,
                 (Some((_, certificate)), Some((_, key))) => {
                     Some((PathBuf::from(certificate), PathBuf::from(key)))
@@ -133,27 +170,36 @@ impl Settings {
     }
 }
 
-/// The URL spans go to: the code's, else `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
-/// as it is, else `OTEL_EXPORTER_OTLP_ENDPOINT` (with `/v1/traces` added
+/// The URL the signal goes to: the code's, else
+/// `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` as it is, else
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (with `/v1/traces` or `/v1/metrics` added
 /// for HTTP), else the protocol's default on localhost.
-fn endpoint(otlp: &Otlp, protocol: OtlpProtocol) -> Result<String, ConfigError> {
+fn endpoint(otlp: &Otlp, protocol: OtlpProtocol, signal: Signal) -> Result<String, ConfigError> {
     let (setting, value, signal_path) = match (&otlp.endpoint, protocol) {
-        (Some(endpoint), _) => ("Otlp endpoint", endpoint.clone(), false),
-        (None, _) => match otlp_env!("ENDPOINT") {
+        (Some(endpoint), _) => ("Otlp endpoint".to_owned(), endpoint.clone(), false),
+        (None, _) => match signal.env("ENDPOINT") {
             Some((variable, value)) => {
                 let generic = variable == "OTEL_EXPORTER_OTLP_ENDPOINT";
                 (variable, value, generic)
             }
             None => match protocol {
-                OtlpProtocol::Grpc => ("default", "http://localhost:4317".to_owned(), false),
-                OtlpProtocol::HttpProtobuf => ("default", "http://localhost:4318".to_owned(), true),
+                OtlpProtocol::Grpc => (
+                    "default".to_owned(),
+                    "http://localhost:4317".to_owned(),
+                    false,
+                ),
+                OtlpProtocol::HttpProtobuf => (
+                    "default".to_owned(),
+                    "http://localhost:4318".to_owned(),
+                    true,
+                ),
             },
         },
     };
     let trimmed = value.trim();
     let uri: http::Uri = trimmed.parse().map_err(|_| {
         ConfigError::new(
-            setting,
+            setting.clone(),
             value.clone(),
             "expected a URL such as https://host:4318",
         )
@@ -162,7 +208,7 @@ fn endpoint(otlp: &Otlp, protocol: OtlpProtocol) -> Result<String, ConfigError> 
         Some("http" | "https") if uri.host().is_some() => {}
         _ => {
             return Err(ConfigError::new(
-                setting,
+                setting.clone(),
                 value.clone(),
                 "expected an http:// or https:// URL with a host",
             ))
@@ -170,14 +216,14 @@ fn endpoint(otlp: &Otlp, protocol: OtlpProtocol) -> Result<String, ConfigError> 
     }
     if uri.scheme_str() == Some("https") && !cfg!(feature = "tls") {
         return Err(ConfigError::new(
-            setting,
+            setting.clone(),
             value.clone(),
             "https:// needs telemark's `tls` feature",
         ));
     }
     let mut endpoint = trimmed.to_owned();
     if signal_path && protocol == OtlpProtocol::HttpProtobuf {
-        endpoint = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
+        endpoint = format!("{}{}", endpoint.trim_end_matches('/'), signal.path());
     }
     Ok(endpoint)
 }
@@ -192,7 +238,7 @@ fn check_header(name: &str, value: &str) -> Result<(), &'static str> {
 /// `key=value,key=value`, values percent-decoded (W3C Baggage syntax, as
 /// `OTEL_EXPORTER_OTLP_HEADERS` is written). The value is never shown in
 /// an error.
-fn parse_headers(variable: &'static str, list: &str) -> Result<Vec<(String, String)>, ConfigError> {
+fn parse_headers(variable: &str, list: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let hidden = "(not shown: headers often hold credentials)";
     let mut headers = Vec::new();
     for (index, entry) in list.split(',').enumerate() {
@@ -200,7 +246,7 @@ fn parse_headers(variable: &'static str, list: &str) -> Result<Vec<(String, Stri
         if entry.is_empty() {
             continue;
         }
-        let problem = |reason: String| ConfigError::new(variable, hidden, reason);
+        let problem = |reason: String| ConfigError::new(variable.to_owned(), hidden, reason);
         let Some((name, value)) = entry.split_once('=') else {
             return Err(problem(format!("entry {} is not key=value", index + 1)));
         };

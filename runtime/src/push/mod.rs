@@ -1,0 +1,389 @@
+//! OTLP metrics push: every series `/metrics` serves (the function,
+//! breaker, HTTP, process and `metrics`-facade families) sent to an
+//! OpenTelemetry collector on an interval, over gRPC or HTTP with the
+//! same TLS, header and compression settings as span export.
+//!
+//! A push thread renders the exposition, converts it (`convert`) and sends
+//! it (`transport`). An export that fails or times out is counted
+//! (`telemark_metric_exports_failed_total`, with its points in
+//! `telemark_metric_points_dropped_total`) and the next one goes on; with
+//! cumulative temporality it carries the totals again.
+//!
+//! ```no_run
+//! use telemark_runtime::push::{MetricsPush, Temporality};
+//! use telemark_runtime::trace::Otlp;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let _telemetry = telemark_runtime::builder!()
+//!     .metrics_push(
+//!         MetricsPush::otlp_with(Otlp::grpc("http://collector:4317"))
+//!             .interval(std::time::Duration::from_secs(10))
+//!             .temporality(Temporality::Delta),
+//!     )
+//!     .start()?;
+//! # Ok(()) }
+//! ```
+
+mod convert;
+mod transport;
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{metric, Metric, ResourceMetrics, ScopeMetrics};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+
+pub use convert::Temporality;
+
+use crate::error::ConfigError;
+use crate::metrics::ExpositionFormat;
+use crate::report::{Report, METRIC_EXPORTS, METRIC_EXPORTS_FAILED, METRIC_POINTS_DROPPED};
+use crate::trace::otlp::{Settings, Signal};
+use crate::trace::pipeline::whole_milliseconds;
+use crate::trace::Otlp;
+
+/// The interval when neither the code nor `OTEL_METRIC_EXPORT_INTERVAL`
+/// sets one (the specification's).
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long one export may take in all when neither the code nor
+/// `OTEL_METRIC_EXPORT_TIMEOUT` says (the specification's).
+const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where and how often telemark pushes its metrics over OTLP. Anything not
+/// set here comes from the standard environment when telemetry starts:
+/// `OTEL_EXPORTER_OTLP_METRICS_*` (else `OTEL_EXPORTER_OTLP_*`) for the
+/// endpoint, protocol, headers, compression, timeout and TLS files;
+/// `OTEL_METRIC_EXPORT_INTERVAL` and `OTEL_METRIC_EXPORT_TIMEOUT`
+/// (milliseconds); `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
+/// (`cumulative`, the default, or `delta`; `lowmemory` is `delta`, as
+/// every telemark sum and histogram is a synchronous one).
+///
+/// `OTEL_METRICS_EXPORTER=otlp` starts the push without code. The
+/// variable also says whether `/metrics` is served: when it is set and does
+/// not list `prometheus`, `/metrics` answers 404 (`/health`, `/ready` and
+/// `/status` stay).
+#[derive(Debug, Clone, Default)]
+pub struct MetricsPush {
+    otlp: Otlp,
+    interval: Option<Duration>,
+    export_timeout: Option<Duration>,
+    temporality: Option<Temporality>,
+}
+
+impl MetricsPush {
+    /// Everything from the environment.
+    pub fn otlp() -> Self {
+        MetricsPush::default()
+    }
+
+    /// To the collector `otlp` describes (what it leaves unset comes from
+    /// the environment, as for spans).
+    pub fn otlp_with(otlp: Otlp) -> Self {
+        MetricsPush {
+            otlp,
+            ..MetricsPush::default()
+        }
+    }
+
+    /// How often to push (more than zero).
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = Some(interval);
+        self
+    }
+
+    /// How long one export may take in all, retries included (more than
+    /// zero).
+    pub fn export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = Some(timeout);
+        self
+    }
+
+    /// Cumulative (totals, the default) or delta (changes since the
+    /// previous push) sums and histograms.
+    pub fn temporality(mut self, temporality: Temporality) -> Self {
+        self.temporality = Some(temporality);
+        self
+    }
+
+    /// The settings, completed from the environment and checked.
+    fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let positive = |setting: &'static str, value: Option<Duration>| match value {
+            Some(value) if value.is_zero() => {
+                Err(ConfigError::new(setting, "0s", "must be longer than zero"))
+            }
+            other => Ok(other),
+        };
+        let interval = match positive("MetricsPush::interval", self.interval)? {
+            Some(interval) => interval,
+            None => match env("OTEL_METRIC_EXPORT_INTERVAL") {
+                Some(value) => whole_milliseconds("OTEL_METRIC_EXPORT_INTERVAL", &value)?,
+                None => DEFAULT_INTERVAL,
+            },
+        };
+        let export_timeout = match positive("MetricsPush::export_timeout", self.export_timeout)? {
+            Some(timeout) => timeout,
+            None => match env("OTEL_METRIC_EXPORT_TIMEOUT") {
+                Some(value) => whole_milliseconds("OTEL_METRIC_EXPORT_TIMEOUT", &value)?,
+                None => DEFAULT_EXPORT_TIMEOUT,
+            },
+        };
+        let variable = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+        let temporality = match self.temporality {
+            Some(temporality) => temporality,
+            None => match env(variable) {
+                None => Temporality::Cumulative,
+                Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                    "cumulative" => Temporality::Cumulative,
+                    "delta" | "lowmemory" => Temporality::Delta,
+                    _ => {
+                        return Err(ConfigError::new(
+                            variable,
+                            value,
+                            "expected cumulative, delta or lowmemory",
+                        ))
+                    }
+                },
+            },
+        };
+        Ok(Resolved {
+            otlp: Settings::resolve_for(&self.otlp, Signal::Metrics)?,
+            interval,
+            export_timeout,
+            temporality,
+        })
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}
+
+/// A push's settings, resolved.
+struct Resolved {
+    otlp: Settings,
+    interval: Duration,
+    export_timeout: Duration,
+    temporality: Temporality,
+}
+
+/// What `OTEL_METRICS_EXPORTER` asks for, when it is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Exporters {
+    pub otlp: bool,
+    pub prometheus: bool,
+}
+
+/// `OTEL_METRICS_EXPORTER`: a comma-separated list of `otlp`, `prometheus`
+/// and `none`; `None` when unset.
+pub(crate) fn exporters_from_env() -> Result<Option<Exporters>, ConfigError> {
+    let variable = "OTEL_METRICS_EXPORTER";
+    let Some(value) = env(variable) else {
+        return Ok(None);
+    };
+    let mut exporters = Exporters {
+        otlp: false,
+        prometheus: false,
+    };
+    for name in value
+        .split(',')
+        .map(|name| name.trim().to_ascii_lowercase())
+    {
+        match name.as_str() {
+            "otlp" => exporters.otlp = true,
+            "prometheus" => exporters.prometheus = true,
+            "none" | "" => {}
+            _ => {
+                return Err(ConfigError::new(
+                    variable,
+                    value.clone(),
+                    "telemark exports metrics with otlp and prometheus (or none)",
+                ))
+            }
+        }
+    }
+    Ok(Some(exporters))
+}
+
+/// Why the push could not start.
+pub(crate) type PushError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The running push thread.
+pub(crate) struct PushHandle {
+    /// Tells the thread to push once more (within the given time) and stop.
+    stop: mpsc::Sender<Duration>,
+    /// Says the thread has stopped (in a mutex: `Telemetry` is `Sync`).
+    stopped: std::sync::Mutex<mpsc::Receiver<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PushHandle {
+    /// Pushes once more, within `timeout`, and stops the thread (left
+    /// behind, still bounded by its export timeout, if it takes longer).
+    pub(crate) fn shutdown(mut self, timeout: Duration) {
+        let stopped = match self.stopped.get_mut() {
+            Ok(stopped) => stopped,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if self.stop.send(timeout).is_ok() && stopped.recv_timeout(timeout).is_ok() {
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// Starts pushing `report`'s metrics as `push` says, the resource named
+/// `service_name` (with `OTEL_RESOURCE_ATTRIBUTES`).
+pub(crate) fn start(
+    push: &MetricsPush,
+    report: Arc<Report>,
+    service_name: &str,
+) -> Result<PushHandle, PushError> {
+    let resolved = push.resolve()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut transport = {
+        let _context = runtime.enter();
+        transport::Transport::new(&resolved.otlp)?
+    };
+    let resource = resource(service_name, &report.build.version);
+    let started_nanos = unix_nanos(SystemTime::now())
+        .saturating_sub(u64::try_from(report.started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    let mut converter = convert::Converter::new(resolved.temporality, started_nanos);
+    let (stop, stop_received) = mpsc::channel::<Duration>();
+    let (stopped_sent, stopped) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("telemark-metrics".into())
+        .spawn(move || {
+            let mut export = |within: Duration| {
+                let text = report.render_metrics(ExpositionFormat::PrometheusText);
+                let metrics = converter.convert(&text, unix_nanos(SystemTime::now()));
+                let points = metrics.iter().map(points_of).sum::<u64>();
+                let request = ExportMetricsServiceRequest {
+                    resource_metrics: vec![ResourceMetrics {
+                        resource: Some(resource.clone()),
+                        scope_metrics: vec![ScopeMetrics {
+                            scope: Some(InstrumentationScope {
+                                name: "telemark".into(),
+                                version: env!("CARGO_PKG_VERSION").into(),
+                                ..Default::default()
+                            }),
+                            metrics,
+                            schema_url: String::new(),
+                        }],
+                        schema_url: String::new(),
+                    }],
+                };
+                let sent = runtime.block_on(async {
+                    tokio::time::timeout(within, transport.send(request)).await
+                });
+                METRIC_EXPORTS.fetch_add(1, Relaxed);
+                if !matches!(sent, Ok(Ok(()))) {
+                    METRIC_EXPORTS_FAILED.fetch_add(1, Relaxed);
+                    METRIC_POINTS_DROPPED.fetch_add(points, Relaxed);
+                }
+            };
+            let mut next = Instant::now() + resolved.interval;
+            loop {
+                let wait = next.saturating_duration_since(Instant::now());
+                match stop_received.recv_timeout(wait) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        export(resolved.export_timeout);
+                        next += resolved.interval;
+                        if next < Instant::now() {
+                            // Exports took longer than the interval: no catching up.
+                            next = Instant::now() + resolved.interval;
+                        }
+                    }
+                    Ok(within) => {
+                        export(within.min(resolved.export_timeout));
+                        break;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            let _ = stopped_sent.send(());
+        })?;
+    Ok(PushHandle {
+        stop,
+        stopped: std::sync::Mutex::new(stopped),
+        thread: Some(thread),
+    })
+}
+
+fn unix_nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+    })
+}
+
+/// The data points of one metric, counted as dropped when its export fails.
+fn points_of(metric: &Metric) -> u64 {
+    let points = match &metric.data {
+        Some(metric::Data::Sum(sum)) => sum.data_points.len(),
+        Some(metric::Data::Gauge(gauge)) => gauge.data_points.len(),
+        Some(metric::Data::Histogram(histogram)) => histogram.data_points.len(),
+        Some(metric::Data::Summary(summary)) => summary.data_points.len(),
+        _ => 0,
+    };
+    points as u64
+}
+
+/// The process's resource: the service's name and version, telemark as
+/// the SDK, and `OTEL_RESOURCE_ATTRIBUTES`.
+fn resource(service_name: &str, version: &str) -> Resource {
+    let sdk = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service_name.to_owned())
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            version.to_owned(),
+        ))
+        .build();
+    let attributes = sdk
+        .iter()
+        .map(|(key, value)| KeyValue {
+            key: key.to_string(),
+            key_strindex: 0,
+            value: Some(AnyValue {
+                value: Some(match value {
+                    opentelemetry::Value::Bool(value) => any_value::Value::BoolValue(*value),
+                    opentelemetry::Value::I64(value) => any_value::Value::IntValue(*value),
+                    opentelemetry::Value::F64(value) => any_value::Value::DoubleValue(*value),
+                    other => any_value::Value::StringValue(other.to_string()),
+                }),
+            }),
+        })
+        .collect();
+    Resource {
+        attributes,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_are_errors_naming_them() {
+        let zero = MetricsPush::otlp().interval(Duration::ZERO).resolve();
+        assert_eq!(zero.err().unwrap().setting(), "MetricsPush::interval");
+        let zero = MetricsPush::otlp().export_timeout(Duration::ZERO).resolve();
+        assert_eq!(zero.err().unwrap().setting(), "MetricsPush::export_timeout");
+        let resolved = MetricsPush::otlp_with(Otlp::http("http://collector:4318/v1/metrics"))
+            .interval(Duration::from_millis(1500))
+            .temporality(Temporality::Delta)
+            .resolve()
+            .unwrap();
+        assert_eq!(resolved.interval, Duration::from_millis(1500));
+        assert_eq!(resolved.temporality, Temporality::Delta);
+        assert_eq!(resolved.otlp.endpoint, "http://collector:4318/v1/metrics");
+    }
+}
