@@ -331,3 +331,58 @@ fn an_unreachable_collector_is_counted_and_never_waited_on() {
     telemetry.shutdown_within(Duration::from_millis(500));
     assert!(shutdown.elapsed() < Duration::from_secs(2));
 }
+
+/// Called only by the drop test.
+#[telemark::counted]
+fn counted_before_drop() {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_guard_pushes_a_last_time() {
+    let mut collector = FakeCollectorServer::start().await.unwrap();
+    let telemetry = start(
+        MetricsPush::otlp_with(Otlp::grpc(collector.endpoint()))
+            .interval(Duration::from_secs(3600)),
+    );
+    counted_before_drop();
+    // No push in an hour: the one the collector gets is the drop's.
+    tokio::task::spawn_blocking(move || drop(telemetry))
+        .await
+        .unwrap();
+    let exported = collector.exported_metrics(1, Duration::from_secs(5)).await;
+    let text = serde_json::to_string(&exported).unwrap();
+    assert!(text.contains("counted_before_drop"), "{text}");
+}
+
+#[test]
+fn a_collector_that_never_answers_does_not_hold_up_shutdown() {
+    // Accepts connections and reads nothing: every export waits out its
+    // timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let held = std::thread::spawn(move || {
+        let mut connections = Vec::new();
+        while let Ok((stream, _)) = listener.accept() {
+            connections.push(stream);
+            if connections.len() > 8 {
+                break;
+            }
+        }
+    });
+    let telemetry = start(
+        MetricsPush::otlp_with(
+            Otlp::http(format!("http://{address}/v1/metrics")).timeout(Duration::from_secs(30)),
+        )
+        .interval(Duration::from_millis(20))
+        .export_timeout(Duration::from_secs(30)),
+    );
+    // An export is under way (and hanging) by now.
+    std::thread::sleep(Duration::from_millis(200));
+    let shutdown = Instant::now();
+    telemetry.shutdown_within(Duration::from_millis(300));
+    assert!(
+        shutdown.elapsed() < Duration::from_secs(3),
+        "shutdown took {:?}",
+        shutdown.elapsed()
+    );
+    drop(held);
+}

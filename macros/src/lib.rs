@@ -279,7 +279,7 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `self_type = Type`, `crate = path` | as for `#[counted]` |
 ///
 /// The value is any integer or float (`MetricValue`); anything else is a
-/// compile error at the expression. A NaN is not recorded. Series carry
+/// compile error at the expression. A NaN or an infinity is not recorded. Series carry
 /// `function`, `module` and `service_name`, and are on `/metrics` at zero
 /// before the first call. Put it on a function or an `impl` block; with
 /// `#[counted]`, `#[timed]` and `#[traced]` it shares their one wrapper.

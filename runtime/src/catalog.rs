@@ -40,6 +40,37 @@ pub(crate) fn gauge_sites() -> impl Iterator<Item = (&'static SiteInfo, &'static
         .filter_map(|site| Some((&site.metrics.info, site.metrics.gauge?)))
 }
 
+/// Two attributes of different kinds naming one metric family (a
+/// `#[histogram]` and a `#[gauge]` both `queue_depth`, say): `/metrics`
+/// cannot show one name as two families. `(name, first, second)`, each
+/// side as `#[attribute] on function (module)`.
+pub(crate) fn family_clash() -> Option<(&'static str, String, String)> {
+    let mut seen: HashMap<&'static str, (&'static str, &'static SiteInfo)> = HashMap::new();
+    let named = counted_sites()
+        .map(|(info, counter)| (counter.metric, "counted", info))
+        .chain(timed_sites().map(|(info, histogram)| (histogram.metric, "timed", info)))
+        .chain(timed_sites().map(|(info, _)| (crate::metrics::CONCURRENT_METRIC, "timed", info)))
+        .chain(
+            value_histogram_sites().map(|(info, histogram)| (histogram.metric, "histogram", info)),
+        )
+        .chain(gauge_sites().map(|(info, gauge)| (gauge.metric, "gauge", info)));
+    let describe = |attribute: &str, info: &SiteInfo| {
+        format!("#[{attribute}] on `{}` ({})", info.function, info.module)
+    };
+    for (name, attribute, info) in named {
+        match seen.get(name) {
+            Some((other, first)) if *other != attribute => {
+                return Some((name, describe(other, first), describe(attribute, info)));
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(name, (attribute, info));
+            }
+        }
+    }
+    None
+}
+
 /// The first `#[timed]` function on the default buckets whose objective's
 /// latency threshold is not among `default_bounds` (nanoseconds): those
 /// bounds cannot become the defaults.

@@ -14,7 +14,7 @@ pub const DEFAULT_LISTEN_ADDRESS: &str = "127.0.0.1:9464";
 
 use crate::breaker::site::check_breaker_sites;
 use crate::breaker::BreakerRegistryError;
-use crate::catalog::objective_outside_bounds;
+use crate::catalog::{family_clash, objective_outside_bounds};
 #[cfg(feature = "metrics-recorder")]
 use crate::metrics::recorder::install_recorder;
 use crate::metrics::render::BuildInfo;
@@ -365,6 +365,13 @@ impl TelemetryBuilder {
 
         // Everything that can fail without side effects comes first.
         check_breaker_sites().map_err(TelemetryError::Breakers)?;
+        if let Some((name, first, second)) = family_clash() {
+            return Err(TelemetryError::Config(ConfigError::new(
+                "metric name",
+                name,
+                format!("{first} and {second} both name it, as families of different kinds"),
+            )));
+        }
         if let Some(seconds) = &self.buckets {
             let nanos = validate_buckets(seconds).map_err(TelemetryError::Buckets)?;
             if let Some((site, objective)) = objective_outside_bounds(&nanos) {
@@ -590,17 +597,24 @@ impl Telemetry {
     /// telemetry.shutdown_within(std::time::Duration::from_millis(100));
     /// ```
     pub fn shutdown_within(mut self, timeout: Duration) {
+        #[cfg(feature = "otlp")]
         let deadline = Instant::now() + timeout;
         self.stop_server();
+        // The last push and the span flush run side by side, each within
+        // the timeout.
+        #[cfg(feature = "otlp")]
+        let push = self.push.take();
+        #[cfg(feature = "otlp")]
+        if let Some(push) = &push {
+            push.stop(timeout);
+        }
         if let Some(mut traces) = self.traces.take() {
             traces.shutdown(timeout);
         }
-        // The last push carries the spans' final counts.
         #[cfg(feature = "otlp")]
-        if let Some(push) = self.push.take() {
-            push.shutdown(deadline.saturating_duration_since(Instant::now()));
+        if let Some(push) = push {
+            push.wait(deadline.saturating_duration_since(Instant::now()));
         }
-        let _ = deadline;
     }
 
     fn stop_server(&mut self) {

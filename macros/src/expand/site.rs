@@ -69,7 +69,8 @@ pub fn statics(plan: &Plan, sig: &Signature) -> TokenStream {
                     static #labeled: #private::LabeledCounterCells<
                         #count,
                         { #private::series_cells(#limit) },
-                    > = #private::LabeledCounterCells::new(#limit);
+                        #limit,
+                    > = #private::LabeledCounterCells::new();
                 });
                 let names = counted.common.computed.iter().map(|label| &label.name);
                 quote!(#private::Counter::some_labeled(

@@ -375,34 +375,37 @@ enum Slot {
 /// are used, and the overflow series. Their keys are shared; their counts
 /// are kept per thread shard (as a plain counter's), so threads counting
 /// the same series do not write one cache line.
-pub struct LabeledCounterCells<const N: usize, const CELLS: usize> {
+pub struct LabeledCounterCells<const N: usize, const CELLS: usize, const LIMIT: usize> {
     series: [SeriesKeys<N>; CELLS],
     /// Series claimed so far.
     claimed: AtomicUsize,
-    limit: usize,
     counts: [CountShard<CELLS>; SHARDS],
 }
 
 // SAFETY: a series' keys are written once, by the one thread that moved its
 // state from EMPTY to CLAIMING, and read only after it is READY.
-unsafe impl<const N: usize, const CELLS: usize> Sync for LabeledCounterCells<N, CELLS> {}
+unsafe impl<const N: usize, const CELLS: usize, const LIMIT: usize> Sync
+    for LabeledCounterCells<N, CELLS, LIMIT>
+{
+}
 
-/// Rounds of waiting for another thread to finish claiming a cell before
-/// the call is counted in the overflow series instead.
-const CLAIM_WAIT_ROUNDS: u32 = 1 << 12;
+/// Rounds of waiting for another thread to finish claiming a cell (it was
+/// preempted, say) before the lookup goes on past it.
+const CLAIM_WAIT_ROUNDS: u32 = 1 << 10;
 
-impl<const N: usize, const CELLS: usize> LabeledCounterCells<N, CELLS> {
-    /// Empty cells for at most `limit` series (checked when the static is
-    /// built: `CELLS` must be a power of two above `limit`).
-    pub const fn new(limit: usize) -> Self {
+impl<const N: usize, const CELLS: usize, const LIMIT: usize> LabeledCounterCells<N, CELLS, LIMIT> {
+    /// Empty cells for at most `LIMIT` series (checked when the static is
+    /// built: `CELLS` must be a power of two above `LIMIT`). All zeros, so
+    /// the static takes no room in the binary.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
         assert!(
-            CELLS.is_power_of_two() && limit > 0 && limit < CELLS,
+            CELLS.is_power_of_two() && LIMIT > 0 && LIMIT < CELLS,
             "labeled counter cells need a power of two above the limit"
         );
         LabeledCounterCells {
             series: [const { SeriesKeys::new() }; CELLS],
             claimed: AtomicUsize::new(0),
-            limit,
             counts: [const { CountShard::new() }; SHARDS],
         }
     }
@@ -471,7 +474,7 @@ impl<const N: usize, const CELLS: usize> LabeledCounterCells<N, CELLS> {
             match series.state.load(Acquire) {
                 READY => return same_keys(series.keys(), keys).then_some(Slot::Series(cell)),
                 EMPTY => {
-                    if self.claimed.load(Relaxed) >= self.limit {
+                    if self.claimed.load(Relaxed) >= LIMIT {
                         return Some(Slot::Overflow);
                     }
                     if series
@@ -481,7 +484,7 @@ impl<const N: usize, const CELLS: usize> LabeledCounterCells<N, CELLS> {
                     {
                         continue;
                     }
-                    if self.claimed.fetch_add(1, Relaxed) >= self.limit {
+                    if self.claimed.fetch_add(1, Relaxed) >= LIMIT {
                         self.claimed.fetch_sub(1, Relaxed);
                         series.state.store(EMPTY, Release);
                         return Some(Slot::Overflow);
@@ -494,10 +497,13 @@ impl<const N: usize, const CELLS: usize> LabeledCounterCells<N, CELLS> {
                 }
                 _ => {
                     // Another thread is writing the cell's keys: a few
-                    // stores, unless it was preempted. Not waited for forever.
+                    // stores, unless it was preempted. Not waited for
+                    // forever: the lookup goes on, and may claim a further
+                    // cell for the same values (series with the same labels
+                    // are added up when rendered).
                     rounds += 1;
                     if rounds > CLAIM_WAIT_ROUNDS {
-                        return Some(Slot::Overflow);
+                        return None;
                     }
                     if rounds % 64 == 0 {
                         std::thread::yield_now();
@@ -535,7 +541,9 @@ pub trait LabeledCounts: Sync {
     fn limit(&self) -> usize;
 }
 
-impl<const N: usize, const CELLS: usize> LabeledCounts for LabeledCounterCells<N, CELLS> {
+impl<const N: usize, const CELLS: usize, const LIMIT: usize> LabeledCounts
+    for LabeledCounterCells<N, CELLS, LIMIT>
+{
     fn for_each_series(&self, each: &mut SeriesVisitor<'_>) {
         for (cell, series) in self.series.iter().enumerate() {
             if series.state.load(Acquire) == READY {
@@ -549,11 +557,11 @@ impl<const N: usize, const CELLS: usize> LabeledCounts for LabeledCounterCells<N
     }
 
     fn series(&self) -> usize {
-        self.claimed.load(Relaxed).min(self.limit)
+        self.claimed.load(Relaxed).min(LIMIT)
     }
 
     fn limit(&self) -> usize {
-        self.limit
+        LIMIT
     }
 }
 
@@ -569,14 +577,14 @@ pub struct ComputedLabels {
 /// returned value. Dropped before [`LabeledCall::finish`] (a panic, a
 /// cancelled future), the call counts as an error, its labels from the
 /// returned value empty.
-pub struct LabeledCall<const N: usize, const CELLS: usize> {
-    cells: &'static LabeledCounterCells<N, CELLS>,
+pub struct LabeledCall<const N: usize, const CELLS: usize, const LIMIT: usize> {
+    cells: &'static LabeledCounterCells<N, CELLS, LIMIT>,
     keys: [LabelKey; N],
 }
 
-impl<const N: usize, const CELLS: usize> LabeledCall<N, CELLS> {
+impl<const N: usize, const CELLS: usize, const LIMIT: usize> LabeledCall<N, CELLS, LIMIT> {
     #[inline(always)]
-    pub fn new(cells: &'static LabeledCounterCells<N, CELLS>, keys: [LabelKey; N]) -> Self {
+    pub fn new(cells: &'static LabeledCounterCells<N, CELLS, LIMIT>, keys: [LabelKey; N]) -> Self {
         LabeledCall { cells, keys }
     }
 
@@ -598,7 +606,7 @@ impl<const N: usize, const CELLS: usize> LabeledCall<N, CELLS> {
     }
 }
 
-impl<const N: usize, const CELLS: usize> Drop for LabeledCall<N, CELLS> {
+impl<const N: usize, const CELLS: usize, const LIMIT: usize> Drop for LabeledCall<N, CELLS, LIMIT> {
     #[inline(always)]
     fn drop(&mut self) {
         self.cells.record(&self.keys, true);
@@ -620,7 +628,7 @@ mod tests {
 
     #[test]
     fn equal_texts_at_different_addresses_are_one_series() {
-        static CELLS: LabeledCounterCells<1, 8> = LabeledCounterCells::new(3);
+        static CELLS: LabeledCounterCells<1, 8, 3> = LabeledCounterCells::new();
         let owned = String::from("fallback");
         let leaked: &'static str = Box::leak(owned.into_boxed_str());
         CELLS.record(&[label_key(&"fallback")], false);
@@ -633,7 +641,7 @@ mod tests {
 
     #[test]
     fn texts_of_every_length_are_told_apart_and_matched_by_content() {
-        static CELLS: LabeledCounterCells<1, 64> = LabeledCounterCells::new(30);
+        static CELLS: LabeledCounterCells<1, 64, 30> = LabeledCounterCells::new();
         let alphabet = "abcdefghijklmnopqrstuvwxyz";
         for length in 0..=20 {
             let literal: &'static str = &alphabet[..length];
@@ -648,7 +656,7 @@ mod tests {
 
     #[test]
     fn values_beyond_the_limit_go_to_the_overflow_series() {
-        static CELLS: LabeledCounterCells<2, 8> = LabeledCounterCells::new(3);
+        static CELLS: LabeledCounterCells<2, 8, 3> = LabeledCounterCells::new();
         for code in [200u16, 404, 500, 503, 200, 418] {
             CELLS.record(&[label_key(&code), label_key(&(code >= 500))], code >= 500);
         }
@@ -667,12 +675,12 @@ mod tests {
     #[test]
     fn enum_values_each_have_their_own_cell() {
         static NAMES: [&str; 3] = ["a", "b", "c"];
-        static CELLS: LabeledCounterCells<2, 16> = LabeledCounterCells::new(6);
+        static CELLS: LabeledCounterCells<2, 16, 6> = LabeledCounterCells::new();
         for index in 0..3 {
             for flag in [false, true] {
                 let keys = [LabelKey::variant(index, &NAMES), label_key(&flag)];
                 assert_eq!(
-                    LabeledCounterCells::<2, 16>::first_cell(&keys),
+                    LabeledCounterCells::<2, 16, 6>::first_cell(&keys),
                     index as usize * 2 + usize::from(flag)
                 );
                 CELLS.record(&keys, false);
@@ -684,7 +692,7 @@ mod tests {
 
     #[test]
     fn threads_racing_for_new_series_lose_no_call() {
-        static CELLS: LabeledCounterCells<1, 64> = LabeledCounterCells::new(20);
+        static CELLS: LabeledCounterCells<1, 64, 20> = LabeledCounterCells::new();
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {

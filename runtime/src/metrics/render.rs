@@ -533,12 +533,16 @@ pub(crate) fn render_value_metrics(
             );
         }
     }
-    let mut families: BTreeMap<&str, Family<f64>> = BTreeMap::new();
+    let mut families: BTreeMap<&str, Family<Option<f64>>> = BTreeMap::new();
     for (info, gauge) in gauges {
         let family = families.entry(gauge.metric).or_default();
-        // One function's gauge set from two call sites: the larger value.
+        // One function's gauge at two call sites: the one set (the larger
+        // if both were).
         family.add(series(info, gauge.labels), gauge.value(), |total, more| {
-            *total = total.max(more)
+            *total = match (*total, more) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (set, None) | (None, set) => set,
+            }
         });
     }
     for (name, family) in &families {
@@ -549,6 +553,7 @@ pub(crate) fn render_value_metrics(
             "Last value seen by instrumented functions.",
         );
         for (key, value) in &family.series {
+            let value = value.unwrap_or(0.0);
             sample(out, name, labels(key, service, "", &[]), value);
         }
     }

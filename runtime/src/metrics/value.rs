@@ -10,8 +10,8 @@
 
 #![allow(missing_docs)] // the cells are hidden API for generated code
 
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use super::shard::{shard_index, SHARDS};
 use crate::switch::is_enabled;
@@ -170,11 +170,12 @@ impl ValueHistogram {
         }
     }
 
-    /// Records one value, if instrumentation is switched on (a NaN is not
-    /// recorded: it has no bucket and would make the sum NaN for good).
+    /// Records one value, if instrumentation is switched on (a NaN or an
+    /// infinity is not recorded: it would make the sum NaN or infinite for
+    /// good).
     #[inline(always)]
     pub fn record(&self, value: f64) {
-        if !is_enabled() || value.is_nan() {
+        if !is_enabled() || !value.is_finite() {
             return;
         }
         let slot = self
@@ -216,13 +217,20 @@ impl ValueHistogram {
     }
 }
 
-/// The cell of one `#[gauge]` function: the last value, as `f64` bits.
-pub struct GaugeCell(AtomicU64);
+/// The cell of one `#[gauge]` function: the last value, as `f64` bits,
+/// and whether it was ever set.
+pub struct GaugeCell {
+    bits: AtomicU64,
+    set: AtomicBool,
+}
 
 impl GaugeCell {
     #[allow(clippy::new_without_default)]
     pub const fn new() -> Self {
-        GaugeCell(AtomicU64::new(0))
+        GaugeCell {
+            bits: AtomicU64::new(0),
+            set: AtomicBool::new(false),
+        }
     }
 }
 
@@ -256,13 +264,19 @@ impl Gauge {
     #[inline(always)]
     pub fn record(&self, value: f64) {
         if is_enabled() && !value.is_nan() {
-            self.cell.0.store(value.to_bits(), Relaxed);
+            self.cell.bits.store(value.to_bits(), Relaxed);
+            if !self.cell.set.load(Relaxed) {
+                self.cell.set.store(true, Relaxed);
+            }
         }
     }
 
-    /// The last value set (0 before the first).
-    pub fn value(&self) -> f64 {
-        f64::from_bits(self.cell.0.load(Relaxed))
+    /// The last value set, if any (rendered as 0 before the first).
+    pub fn value(&self) -> Option<f64> {
+        self.cell
+            .set
+            .load(Relaxed)
+            .then(|| f64::from_bits(self.cell.bits.load(Relaxed)))
     }
 }
 
@@ -276,7 +290,7 @@ mod tests {
 
     #[test]
     fn values_land_in_their_bucket_and_nan_is_not_recorded() {
-        for value in [-5.0, -1.0, 0.0, 10.0, 10.5, 1e9, f64::NAN] {
+        for value in [-5.0, -1.0, 0.0, 10.0, 10.5, 1e9, f64::NAN, f64::INFINITY] {
             HISTOGRAM.record(value);
         }
         let snapshot = HISTOGRAM.snapshot();
@@ -288,10 +302,10 @@ mod tests {
     fn a_gauge_keeps_the_last_value() {
         static CELL: GaugeCell = GaugeCell::new();
         static GAUGE: Gauge = Gauge::new("depth", &[], None, &CELL);
-        assert_eq!(GAUGE.value(), 0.0);
+        assert_eq!(GAUGE.value(), None);
         GAUGE.record(3.0);
         GAUGE.record(f64::NAN);
-        GAUGE.record(7.5);
-        assert_eq!(GAUGE.value(), 7.5);
+        GAUGE.record(-7.5);
+        assert_eq!(GAUGE.value(), Some(-7.5));
     }
 }

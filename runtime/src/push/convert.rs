@@ -182,18 +182,22 @@ fn attributes(labels: &[(String, String)]) -> Vec<KeyValue> {
         .collect()
 }
 
-/// A series' identity in its family: its labels without `le` / `quantile`.
-fn series_key(labels: &[(String, String)]) -> Vec<(String, String)> {
+/// A series' identity in its family: its labels, without `le` in a
+/// histogram or `quantile` in a summary (the label of its samples).
+fn series_key(labels: &[(String, String)], without: &str) -> Vec<(String, String)> {
     labels
         .iter()
-        .filter(|(key, _)| key != "le" && key != "quantile")
+        .filter(|(key, _)| key != without)
         .cloned()
         .collect()
 }
 
+/// What each series held, by family and labels.
+pub(crate) type Totals = HashMap<(String, Vec<(String, String)>), Last>;
+
 /// What a series held at the last export (for deltas).
 #[derive(Debug, Clone)]
-enum Last {
+pub(crate) enum Last {
     Sum(f64),
     Histogram { buckets: Vec<u64>, sum: f64 },
 }
@@ -205,9 +209,10 @@ pub(crate) struct Converter {
     temporality: Temporality,
     /// When the process started (cumulative series' start).
     started_nanos: u64,
-    /// The previous export's time (delta series' start).
+    /// The last export the collector took: its time (delta series'
+    /// start) and what each series held then.
     last_nanos: u64,
-    last: HashMap<(String, Vec<(String, String)>), Last>,
+    last: Totals,
 }
 
 impl Converter {
@@ -227,9 +232,12 @@ impl Converter {
         }
     }
 
-    /// `text` (a Prometheus text exposition) as OTLP metrics at `now_nanos`.
-    pub(crate) fn convert(&mut self, text: &str, now_nanos: u64) -> Vec<Metric> {
+    /// `text` (a Prometheus text exposition) as OTLP metrics at
+    /// `now_nanos`, with what each series holds now: the base of the next
+    /// deltas once [`Converter::commit`]ted (when the collector took it).
+    pub(crate) fn convert(&self, text: &str, now_nanos: u64) -> (Vec<Metric>, Totals) {
         let delta = self.temporality == Temporality::Delta;
+        let mut totals = Totals::new();
         let start = if delta {
             self.last_nanos
         } else {
@@ -248,10 +256,11 @@ impl Converter {
                         .map(|sample| {
                             let mut value = sample.value;
                             if delta {
-                                let key = (name.clone(), series_key(&sample.labels));
-                                let before = self.last.insert(key, Last::Sum(value));
+                                let key = (name.clone(), series_key(&sample.labels, ""));
+                                let before = self.last.get(&key);
+                                totals.insert(key, Last::Sum(value));
                                 if let Some(Last::Sum(before)) = before {
-                                    if value >= before {
+                                    if value >= *before {
                                         value -= before;
                                     }
                                 }
@@ -266,7 +275,13 @@ impl Converter {
                     })
                 }
                 "histogram" => metric::Data::Histogram(Histogram {
-                    data_points: self.histogram_points(&name, &family, start, now_nanos),
+                    data_points: self.histogram_points(
+                        &name,
+                        &family,
+                        start,
+                        now_nanos,
+                        &mut totals,
+                    ),
                     aggregation_temporality: self.temporality(),
                 }),
                 "summary" => metric::Data::Summary(Summary {
@@ -296,16 +311,23 @@ impl Converter {
                 data: Some(data),
             });
         }
+        (metrics, totals)
+    }
+
+    /// The collector took the export converted at `now_nanos`, with
+    /// `totals`: the next deltas count from it.
+    pub(crate) fn commit(&mut self, totals: Totals, now_nanos: u64) {
+        self.last = totals;
         self.last_nanos = now_nanos;
-        metrics
     }
 
     fn histogram_points(
-        &mut self,
+        &self,
         name: &str,
         family: &Family,
         start: u64,
         now_nanos: u64,
+        totals: &mut Totals,
     ) -> Vec<HistogramDataPoint> {
         // Per series: (bound, cumulative count) by `le`, then sum and count.
         struct Series {
@@ -317,7 +339,7 @@ impl Converter {
         let mut series: Vec<Series> = Vec::new();
         let mut index: HashMap<Vec<(String, String)>, usize> = HashMap::new();
         for sample in &family.samples {
-            let key = series_key(&sample.labels);
+            let key = series_key(&sample.labels, "le");
             let at = *index.entry(key.clone()).or_insert_with(|| {
                 series.push(Series {
                     labels: key,
@@ -379,17 +401,18 @@ impl Converter {
                 if let Some(Last::Histogram {
                     buckets: before,
                     sum: sum_before,
-                }) = self.last.insert(key, now)
+                }) = self.last.get(&key)
                 {
                     let reset = before.len() != counts.len()
                         || before.iter().zip(&counts).any(|(b, c)| c < b);
                     if !reset {
-                        for (count, before) in counts.iter_mut().zip(&before) {
+                        for (count, before) in counts.iter_mut().zip(before) {
                             *count -= before;
                         }
                         sum -= sum_before;
                     }
                 }
+                totals.insert(key, now);
             }
             let count = counts.iter().sum();
             points.push(HistogramDataPoint {
@@ -441,7 +464,7 @@ fn summary_points(
     let mut points: Vec<SummaryDataPoint> = Vec::new();
     let mut index: HashMap<Vec<(String, String)>, usize> = HashMap::new();
     for sample in &family.samples {
-        let key = series_key(&sample.labels);
+        let key = series_key(&sample.labels, "quantile");
         let at = *index.entry(key.clone()).or_insert_with(|| {
             points.push(SummaryDataPoint {
                 attributes: attributes(&key),
@@ -518,8 +541,8 @@ request_seconds_count 10
 
     #[test]
     fn families_become_otlp_metrics_with_the_same_values() {
-        let mut converter = Converter::new(Temporality::Cumulative, 100);
-        let metrics = converter.convert(TEXT, 200);
+        let converter = Converter::new(Temporality::Cumulative, 100);
+        let (metrics, _) = converter.convert(TEXT, 200);
         let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(
             names,
@@ -574,15 +597,21 @@ request_seconds_count 10
     }
 
     #[test]
-    fn deltas_are_what_changed_since_the_last_export() {
+    fn deltas_are_what_changed_since_the_last_export_the_collector_took() {
         let mut converter = Converter::new(Temporality::Delta, 100);
-        converter.convert(TEXT, 200);
+        let (_, totals) = converter.convert(TEXT, 200);
+        converter.commit(totals, 200);
         let later = TEXT
             .replace("result=\"ok\"} 5", "result=\"ok\"} 8")
             .replace("le=\"+Inf\"} 6", "le=\"+Inf\"} 7")
             .replace("_count{function=\"a\"} 6", "_count{function=\"a\"} 7")
             .replace("_sum{function=\"a\"} 0.0425", "_sum{function=\"a\"} 1.0425");
-        let metrics = converter.convert(&later, 300);
+        // An export the collector did not take is not a base: the next
+        // carries its changes again.
+        let (_, not_taken) = converter.convert(&later, 250);
+        drop(not_taken);
+        let (metrics, totals) = converter.convert(&later, 300);
+        converter.commit(totals, 300);
         let Some(metric::Data::Sum(calls)) = &metrics[0].data else {
             panic!()
         };
@@ -597,7 +626,7 @@ request_seconds_count 10
         assert_eq!((point.count, point.sum), (1, Some(1.0)));
         // A counter lower than before was reset: its value is the delta.
         let reset = later.replace("result=\"ok\"} 8", "result=\"ok\"} 2");
-        let metrics = converter.convert(&reset, 400);
+        let (metrics, _) = converter.convert(&reset, 400);
         let Some(metric::Data::Sum(calls)) = &metrics[0].data else {
             panic!()
         };

@@ -6,8 +6,10 @@
 //! A push thread renders the exposition, converts it (`convert`) and sends
 //! it (`transport`). An export that fails or times out is counted
 //! (`telemark_metric_exports_failed_total`, with its points in
-//! `telemark_metric_points_dropped_total`) and the next one goes on; with
-//! cumulative temporality it carries the totals again.
+//! `telemark_metric_points_dropped_total`) and the next one goes on,
+//! carrying the totals again (cumulative) or the changes since the last
+//! export the collector took (delta): nothing is lost but the time points.
+//! Shutting down (or dropping the `Telemetry` guard) pushes a last time.
 //!
 //! ```no_run
 //! use telemark_runtime::push::{MetricsPush, Temporality};
@@ -29,7 +31,7 @@ mod transport;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -59,13 +61,14 @@ const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(30);
 /// endpoint, protocol, headers, compression, timeout and TLS files;
 /// `OTEL_METRIC_EXPORT_INTERVAL` and `OTEL_METRIC_EXPORT_TIMEOUT`
 /// (milliseconds); `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
-/// (`cumulative`, the default, or `delta`; `lowmemory` is `delta`, as
-/// every telemark sum and histogram is a synchronous one).
+/// (`cumulative`, the default, or `delta`; `lowmemory` is treated as
+/// `delta`).
 ///
-/// `OTEL_METRICS_EXPORTER=otlp` starts the push without code. The
-/// variable also says whether `/metrics` is served: when it is set and does
-/// not list `prometheus`, `/metrics` answers 404 (`/health`, `/ready` and
-/// `/status` stay).
+/// `OTEL_METRICS_EXPORTER`, when set, decides which exporters run,
+/// whatever the code says (an operator's switch): `otlp` starts the push
+/// without code, and a list without it stops the code's; a list without
+/// `prometheus` makes `/metrics` answer 404 (`/health`, `/ready` and
+/// `/status` stay). Its other values (`console`, `logging`) are refused.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsPush {
     otlp: Otlp,
@@ -216,22 +219,47 @@ pub(crate) type PushError = Box<dyn std::error::Error + Send + Sync>;
 /// The running push thread.
 pub(crate) struct PushHandle {
     /// Tells the thread to push once more (within the given time) and stop.
-    stop: mpsc::Sender<Duration>,
+    stop: tokio::sync::mpsc::UnboundedSender<Duration>,
     /// Says the thread has stopped (in a mutex: `Telemetry` is `Sync`).
     stopped: std::sync::Mutex<mpsc::Receiver<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl PushHandle {
-    /// Pushes once more, within `timeout`, and stops the thread (left
-    /// behind, still bounded by its export timeout, if it takes longer).
-    pub(crate) fn shutdown(mut self, timeout: Duration) {
+    /// Asks for a last push within `timeout` (an export under way is
+    /// abandoned for it); [`PushHandle::wait`] then waits for it.
+    pub(crate) fn stop(&self, timeout: Duration) {
+        let _ = self.stop.send(timeout);
+    }
+
+    /// Waits up to `timeout` for the thread to stop (it is left behind,
+    /// still bounded by the last push's time, if it takes longer).
+    pub(crate) fn wait(mut self, timeout: Duration) {
         let stopped = match self.stopped.get_mut() {
             Ok(stopped) => stopped,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if self.stop.send(timeout).is_ok() && stopped.recv_timeout(timeout).is_ok() {
+        if stopped.recv_timeout(timeout).is_ok() {
             if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+        self.thread = None;
+    }
+}
+
+impl Drop for PushHandle {
+    /// Dropped without [`PushHandle::wait`] (the `Telemetry` guard
+    /// dropped): a last push, waited for up to five seconds.
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let timeout = Duration::from_secs(5);
+            let _ = self.stop.send(timeout);
+            let stopped = match self.stopped.get_mut() {
+                Ok(stopped) => stopped,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if stopped.recv_timeout(timeout).is_ok() {
                 let _ = thread.join();
             }
         }
@@ -239,83 +267,154 @@ impl PushHandle {
 }
 
 /// Starts pushing `report`'s metrics as `push` says, the resource named
-/// `service_name` (with `OTEL_RESOURCE_ATTRIBUTES`).
+/// `service_name` (with `OTEL_RESOURCE_ATTRIBUTES`). The thread builds its
+/// runtime and transport itself, and says whether it could.
 pub(crate) fn start(
     push: &MetricsPush,
     report: Arc<Report>,
     service_name: &str,
 ) -> Result<PushHandle, PushError> {
     let resolved = push.resolve()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let mut transport = {
-        let _context = runtime.enter();
-        transport::Transport::new(&resolved.otlp)?
-    };
     let resource = resource(service_name, &report.build.version);
     let started_nanos = unix_nanos(SystemTime::now())
         .saturating_sub(u64::try_from(report.started.elapsed().as_nanos()).unwrap_or(u64::MAX));
-    let mut converter = convert::Converter::new(resolved.temporality, started_nanos);
-    let (stop, stop_received) = mpsc::channel::<Duration>();
+    let (stop, mut stop_received) = tokio::sync::mpsc::unbounded_channel::<Duration>();
     let (stopped_sent, stopped) = mpsc::channel::<()>();
+    let (ready_sent, ready) = mpsc::channel::<Result<(), PushError>>();
     let thread = std::thread::Builder::new()
         .name("telemark-metrics".into())
         .spawn(move || {
-            let mut export = |within: Duration| {
-                let text = report.render_metrics(ExpositionFormat::PrometheusText);
-                let metrics = converter.convert(&text, unix_nanos(SystemTime::now()));
-                let points = metrics.iter().map(points_of).sum::<u64>();
-                let request = ExportMetricsServiceRequest {
-                    resource_metrics: vec![ResourceMetrics {
-                        resource: Some(resource.clone()),
-                        scope_metrics: vec![ScopeMetrics {
-                            scope: Some(InstrumentationScope {
-                                name: "telemark".into(),
-                                version: env!("CARGO_PKG_VERSION").into(),
-                                ..Default::default()
-                            }),
-                            metrics,
-                            schema_url: String::new(),
-                        }],
-                        schema_url: String::new(),
-                    }],
-                };
-                let sent = runtime.block_on(async {
-                    tokio::time::timeout(within, transport.send(request)).await
+            let built = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(PushError::from)
+                .and_then(|runtime| {
+                    let transport = {
+                        let _context = runtime.enter();
+                        transport::Transport::new(&resolved.otlp)?
+                    };
+                    Ok((runtime, transport))
                 });
-                METRIC_EXPORTS.fetch_add(1, Relaxed);
-                if !matches!(sent, Ok(Ok(()))) {
-                    METRIC_EXPORTS_FAILED.fetch_add(1, Relaxed);
-                    METRIC_POINTS_DROPPED.fetch_add(points, Relaxed);
+            let (runtime, mut transport) = match built {
+                Ok(built) => {
+                    let _ = ready_sent.send(Ok(()));
+                    built
+                }
+                Err(error) => {
+                    let _ = ready_sent.send(Err(error));
+                    return;
                 }
             };
-            let mut next = Instant::now() + resolved.interval;
-            loop {
-                let wait = next.saturating_duration_since(Instant::now());
-                match stop_received.recv_timeout(wait) {
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        export(resolved.export_timeout);
-                        next += resolved.interval;
-                        if next < Instant::now() {
-                            // Exports took longer than the interval: no catching up.
-                            next = Instant::now() + resolved.interval;
-                        }
-                    }
-                    Ok(within) => {
-                        export(within.min(resolved.export_timeout));
+            let mut converter = convert::Converter::new(resolved.temporality, started_nanos);
+            runtime.block_on(async {
+                let mut next = tokio::time::Instant::now() + resolved.interval;
+                loop {
+                    let last_within = tokio::select! {
+                        _ = tokio::time::sleep_until(next) => None,
+                        stop = stop_received.recv() => Some(stop),
+                    };
+                    let within = match last_within {
+                        None => resolved.export_timeout,
+                        // Asked to stop: one last push. Dropped: stop.
+                        Some(Some(within)) => within.min(resolved.export_timeout),
+                        Some(None) => break,
+                    };
+                    let exported = export(
+                        &report,
+                        &mut converter,
+                        &resource,
+                        &mut transport,
+                        within,
+                        last_within.is_none().then_some(&mut stop_received),
+                    )
+                    .await;
+                    if last_within.is_some() {
                         break;
                     }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    if let Some(within) = exported {
+                        // Asked to stop during the export: one last push.
+                        let within = within.min(resolved.export_timeout);
+                        export(
+                            &report,
+                            &mut converter,
+                            &resource,
+                            &mut transport,
+                            within,
+                            None,
+                        )
+                        .await;
+                        break;
+                    }
+                    next += resolved.interval;
+                    let now = tokio::time::Instant::now();
+                    if next < now {
+                        // Exports took longer than the interval: no catching up.
+                        next = now + resolved.interval;
+                    }
                 }
-            }
+            });
             let _ = stopped_sent.send(());
         })?;
-    Ok(PushHandle {
-        stop,
-        stopped: std::sync::Mutex::new(stopped),
-        thread: Some(thread),
-    })
+    match ready.recv() {
+        Ok(Ok(())) => Ok(PushHandle {
+            stop,
+            stopped: std::sync::Mutex::new(stopped),
+            thread: Some(thread),
+        }),
+        Ok(Err(error)) => {
+            let _ = thread.join();
+            Err(error)
+        }
+        Err(_) => Err("the metrics push thread stopped before it started".into()),
+    }
+}
+
+/// One export within `within`: rendered, converted, sent, counted. With
+/// `stop`, a stop request abandons it (counted as failed) and comes back.
+async fn export(
+    report: &Report,
+    converter: &mut convert::Converter,
+    resource: &Resource,
+    transport: &mut transport::Transport,
+    within: Duration,
+    stop: Option<&mut tokio::sync::mpsc::UnboundedReceiver<Duration>>,
+) -> Option<Duration> {
+    let text = report.render_metrics(ExpositionFormat::PrometheusText);
+    let now = unix_nanos(SystemTime::now());
+    let (metrics, state) = converter.convert(&text, now);
+    let points = metrics.iter().map(points_of).sum::<u64>();
+    let request = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(resource.clone()),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: "telemark".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..Default::default()
+                }),
+                metrics,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    let sending = tokio::time::timeout(within, transport.send(request));
+    let (sent, stopped) = match stop {
+        Some(stop) => tokio::select! {
+            sent = sending => (sent.ok(), None),
+            asked = stop.recv() => (None, Some(asked.unwrap_or(Duration::ZERO))),
+        },
+        None => (sending.await.ok(), None),
+    };
+    METRIC_EXPORTS.fetch_add(1, Relaxed);
+    if matches!(sent, Some(Ok(()))) {
+        // Deltas count from the last export the collector took.
+        converter.commit(state, now);
+    } else {
+        METRIC_EXPORTS_FAILED.fetch_add(1, Relaxed);
+        METRIC_POINTS_DROPPED.fetch_add(points, Relaxed);
+    }
+    stopped
 }
 
 fn unix_nanos(time: SystemTime) -> u64 {

@@ -79,6 +79,11 @@ pub(crate) struct Settings {
     /// A client certificate chain and key (PEM), for mutual TLS.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub client_identity: Option<(PathBuf, PathBuf)>,
+    /// The variables the CA, the client certificate and its key come from
+    /// (the signal's own when set, else the generic ones), for errors
+    /// about those files.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub tls_variables: [String; 3],
 }
 
 impl Settings {
@@ -152,6 +157,14 @@ impl Settings {
                 }
             },
         };
+        let variable = |suffix: &str| {
+            let [own, generic] = signal.variables(suffix);
+            if std::env::var_os(&own).is_some() {
+                own
+            } else {
+                generic
+            }
+        };
         Ok(Settings {
             protocol,
             endpoint,
@@ -160,6 +173,11 @@ impl Settings {
             timeout,
             ca_certificate,
             client_identity,
+            tls_variables: [
+                variable("CERTIFICATE"),
+                variable("CLIENT_CERTIFICATE"),
+                variable("CLIENT_KEY"),
+            ],
         })
     }
 
