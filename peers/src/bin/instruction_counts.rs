@@ -267,8 +267,19 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
+    // For system-call counts: calls paced at this many per second (a spin
+    // on the clock, which makes no system call), as a service at a steady
+    // rate rather than a loop outrunning the exporter.
+    let rate: Option<f64> = std::env::var("RATE").ok().and_then(|n| n.parse().ok());
+    let started = std::time::Instant::now();
     let mut sum = 0u64;
     for i in 0..iterations {
+        if let Some(rate) = rate {
+            let due = started + std::time::Duration::from_secs_f64(i as f64 / rate);
+            while std::time::Instant::now() < due {
+                std::hint::spin_loop();
+            }
+        }
         sum = sum.wrapping_add(call(black_box(i)));
         if flush_every > 0 && (i + 1) % flush_every == 0 {
             telemetry.flush_traces(std::time::Duration::from_secs(60));
@@ -283,5 +294,8 @@ fn main() {
         "spans exported {}",
         EXPORTED.load(std::sync::atomic::Ordering::Relaxed)
     );
+    if rate.is_some() {
+        eprintln!("calls took {:?}", started.elapsed());
+    }
     telemetry.shutdown();
 }

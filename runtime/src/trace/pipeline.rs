@@ -37,8 +37,25 @@ static CURRENT: AtomicPtr<Pipeline> = AtomicPtr::new(std::ptr::null_mut());
 /// current; shutting one down makes the newest of the others current.
 static INSTALLED: Mutex<Vec<&'static Pipeline>> = Mutex::new(Vec::new());
 
+/// While spans come, the export thread looks at the queue again when about
+/// this many more will have come, at the rate they came: often enough to
+/// convert them beside the callers, never near the half-full queue that
+/// would make a caller wake it.
+const POLL_SPANS: f64 = 64.0;
+
+/// The longest nap while spans come: at 100,000 spans a second, 100 wait.
+const BUSY_POLL: Duration = Duration::from_millis(1);
+
+/// The shortest nap: a caller producing spans as fast as it can is met by
+/// polls this far apart.
+const MIN_POLL: Duration = Duration::from_micros(20);
+
+/// Polls in a row that found no span before the export thread stops
+/// polling and sleeps until the batch is due.
+const QUIET_ROUNDS: u32 = 8;
+
 thread_local! {
-    /// Spans this thread queued, to wake the exporter once per batch.
+    /// Spans this thread queued, to check the queue's fill every 64.
     static PUSHED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
@@ -54,11 +71,16 @@ pub struct Pipeline {
     pub(crate) sampler: Sampler,
     /// Ended spans, by value: a lock-free bounded queue, so ending a span
     /// never blocks, allocates or makes a system call (the export thread
-    /// is woken only once per `wake_every` spans).
+    /// polls it, and is woken only when a batch's worth waits).
     queue: ArrayQueue<SpanRecord>,
-    wake_every: usize,
+    /// Spans waiting that make a caller wake a sleeping export thread: a
+    /// batch (at most half the queue).
+    wake_at: usize,
     control: Mutex<Vec<Control>>,
     worker: OnceLock<std::thread::Thread>,
+    /// The export thread is (about to be) parked: only then does a caller
+    /// wake it (a thread waiting for a core needs no system call).
+    parked: AtomicBool,
     open: AtomicBool,
     /// Spans the export thread took from the queue and has not counted yet
     /// (exported or dropped). A shutdown that runs out of time counts them
@@ -87,10 +109,15 @@ impl Pipeline {
             count.set(next);
             next
         });
-        // Once per batch from this thread, and whenever many threads
-        // together have filled half the queue (checked every 64 spans).
-        if pushed % self.wake_every == 0
-            || (pushed % 64 == 0 && self.queue.len() * 2 >= self.queue.capacity())
+        // The export thread polls the queue while spans come (see
+        // `Worker::run`), about every 64 spans: it is woken, with a system
+        // call, only when a batch's worth waits while it sleeps (checked
+        // every 64 spans), which a steady rate it keeps up with never
+        // reaches.
+        if pushed % 64 == 0
+            && self.queue.len() >= self.wake_at
+            && self.parked.load(Ordering::Relaxed)
+            && self.parked.swap(false, Ordering::AcqRel)
         {
             self.wake();
         }
@@ -309,9 +336,10 @@ where
         sampler,
         queue: ArrayQueue::new(capacity),
         // Wake the exporter when a batch is ready, or the queue half full.
-        wake_every: limits.max_export_batch_size.clamp(1, capacity.div_ceil(2)),
         control: Mutex::new(Vec::new()),
         worker: OnceLock::new(),
+        wake_at: limits.max_export_batch_size.clamp(1, capacity.div_ceil(2)),
+        parked: AtomicBool::new(false),
         open: AtomicBool::new(true),
         unresolved: AtomicU64::new(0),
     }));
@@ -355,6 +383,10 @@ impl<E: SpanExporter> Worker<E> {
     fn run(&mut self, pipeline: &'static Pipeline) {
         let mut batch: Vec<SpanData> = Vec::new();
         let mut deadline = Instant::now() + self.limits.scheduled_delay;
+        // Rounds in a row that found no span: a few mean the spans stopped.
+        let mut empty_rounds = QUIET_ROUNDS;
+        // Spans taken since the last nap ended, and when it ended.
+        let (mut arrived, mut awake_since) = (0u64, Instant::now());
         loop {
             // A fresh wall-clock anchor for the spans converted this round.
             self.converter.reanchor();
@@ -363,7 +395,9 @@ impl<E: SpanExporter> Worker<E> {
             // Spans ended before a flush or shutdown was asked for are queued
             // already: take them all first.
             let drain_all = !controls.is_empty();
+            let mut took = 0u64;
             while let Some(record) = pipeline.queue.pop() {
+                took += 1;
                 pipeline.unresolved.fetch_add(1, Ordering::AcqRel);
                 batch.push(self.converter.convert(record));
                 if batch.len() >= self.limits.max_export_batch_size {
@@ -406,8 +440,29 @@ impl<E: SpanExporter> Worker<E> {
                     }
                 }
             }
-            if pipeline.queue.len() < self.limits.max_export_batch_size {
-                std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
+            if pipeline.queue.is_empty() {
+                // While spans come, poll again soon; once none came, sleep
+                // until the batch is due (a first span after a quiet spell
+                // leaves within the schedule delay; a burst wakes it).
+                let now = Instant::now();
+                let until_due = deadline.saturating_duration_since(now);
+                arrived += took;
+                empty_rounds = if arrived > 0 { 0 } else { empty_rounds + 1 };
+                let nap = if empty_rounds < QUIET_ROUNDS {
+                    // Back when about POLL_SPANS more will have come, at the
+                    // rate they came since the last nap.
+                    let since = now.saturating_duration_since(awake_since);
+                    let rate = arrived as f64 / since.as_secs_f64().max(1e-9);
+                    let due = Duration::from_secs_f64(POLL_SPANS / rate.max(1.0));
+                    until_due.min(due.clamp(MIN_POLL, BUSY_POLL))
+                } else {
+                    until_due
+                };
+                pipeline.parked.store(true, Ordering::Release);
+                std::thread::park_timeout(nap);
+                pipeline.parked.store(false, Ordering::Release);
+                awake_since = Instant::now();
+                arrived = 0;
             }
         }
     }
