@@ -293,21 +293,9 @@ fn spans(c: &mut Criterion) {
     let _ = unsampled_provider.shutdown();
 }
 
-fn setup() -> Criterion {
-    // Keep the telemetry (and its recorder) alive for the whole run.
-    let telemetry = telemark::builder!()
-        .without_server()
-        .start()
-        .expect("telemetry");
-    std::mem::forget(telemetry);
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = setup();
+    config = support::criterion_with_telemetry();
     targets = single_thread, two_threads, spans
 }
 criterion_main!(benches);

@@ -6,7 +6,6 @@
 //! installed (by telemark's builder), as in a real service.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -73,21 +72,9 @@ fn per_call(c: &mut Criterion) {
     group.finish();
 }
 
-fn setup() -> Criterion {
-    // Keep the telemetry (and its recorder) alive for the whole run.
-    let telemetry = telemark::builder!()
-        .without_server()
-        .start()
-        .expect("telemetry");
-    std::mem::forget(telemetry);
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = setup();
+    config = support::criterion_with_telemetry();
     targets = per_call
 }
 criterion_main!(benches);

@@ -7,34 +7,17 @@
 mod common;
 
 use std::future::Future;
-use std::pin::pin;
-use std::sync::OnceLock;
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 
-use common::{scrape, start, Scrape};
+use common::{poll_once, scrape_shared as scraped, shared_telemetry as telemetry, Scrape};
 use telemark::{counted, LabelValue};
-
-fn telemetry() -> &'static telemark::Telemetry {
-    static TELEMETRY: OnceLock<telemark::Telemetry> = OnceLock::new();
-    TELEMETRY.get_or_init(start)
-}
-
-fn scraped() -> Scrape {
-    scrape(telemetry().local_addr().unwrap())
-}
 
 /// Every sample of `metric` whose labels include `labels`, as
 /// (labels, value) sorted.
 fn series(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Vec<(Vec<String>, f64)> {
     let mut found: Vec<(Vec<String>, f64)> = scrape
-        .samples
-        .iter()
-        .filter(|sample| sample.metric == metric)
-        .filter(|sample| {
-            labels
-                .iter()
-                .all(|(key, value)| sample.labels.get(key) == Some(*value))
-        })
+        .matching(metric, labels)
+        .into_iter()
         .map(|sample| {
             let mut labels: Vec<String> = sample
                 .labels
@@ -299,13 +282,6 @@ async fn run_job(queue: &'static str, finish: bool) -> bool {
 #[counted(name = "deferred_jobs_total", labels(queue = queue))]
 fn defer_job(queue: &'static str) -> impl Future<Output = u8> {
     async { 7 }
-}
-
-fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
-    let mut future = pin!(future);
-    future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
 }
 
 #[test]

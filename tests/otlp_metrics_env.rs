@@ -22,16 +22,7 @@ fn start(push: Option<MetricsPush>) -> Result<telemark::Telemetry, String> {
     if let Some(push) = push {
         builder = builder.metrics_push(push);
     }
-    builder.start().map_err(|error| {
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(inner) = source {
-            text.push_str(" / ");
-            text.push_str(&inner.to_string());
-            source = inner.source();
-        }
-        text
-    })
+    builder.start().map_err(|error| common::error_chain(&error))
 }
 
 fn refused(variable: &str, value: &str, expected_in_message: &str) {

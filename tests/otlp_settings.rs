@@ -4,6 +4,8 @@
 //! test binary: it changes the process's environment.
 #![cfg(all(feature = "otlp", not(feature = "disable-instrumentation")))]
 
+mod common;
+
 use telemark::trace::{Otlp, Traces};
 
 fn start_with(traces: Traces) -> Result<telemark::Telemetry, String> {
@@ -12,17 +14,7 @@ fn start_with(traces: Traces) -> Result<telemark::Telemetry, String> {
         .metrics_recorder(false)
         .traces(traces)
         .start()
-        .map_err(|error| {
-            // The whole chain of sources, as a user would read it.
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(inner) = source {
-                text.push_str(" / ");
-                text.push_str(&inner.to_string());
-                source = inner.source();
-            }
-            text
-        })
+        .map_err(|error| common::error_chain(&error))
 }
 
 /// `start()` fails with `variable` in the message.

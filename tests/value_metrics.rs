@@ -6,21 +6,10 @@
 mod common;
 
 use std::future::Future;
-use std::pin::pin;
-use std::sync::OnceLock;
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 
-use common::{scrape, start, Scrape};
+use common::{poll_once, scrape_shared as scraped};
 use telemark::{gauge, histogram};
-
-fn telemetry() -> &'static telemark::Telemetry {
-    static TELEMETRY: OnceLock<telemark::Telemetry> = OnceLock::new();
-    TELEMETRY.get_or_init(start)
-}
-
-fn scraped() -> Scrape {
-    scrape(telemetry().local_addr().unwrap())
-}
 
 #[histogram(name = "upload_body_bytes", value = body.len(), buckets = [8, 64, 1024], unit = "bytes", labels(route = "/upload"))]
 fn upload(body: Vec<u8>) -> usize {
@@ -125,13 +114,6 @@ async fn run_batch(batch: Vec<u32>, finish: bool) -> usize {
 #[gauge(name = "deferred_last_total_weight", value = |weight: &u32| *weight)]
 fn defer_batch(batch: Vec<u32>) -> impl Future<Output = u32> {
     async move { batch.iter().sum() }
-}
-
-fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
-    let mut future = pin!(future);
-    future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
 }
 
 #[test]

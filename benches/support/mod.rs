@@ -186,3 +186,17 @@ pub fn dropped_spans(telemetry: &telemark::Telemetry) -> u64 {
         .and_then(|value| value.parse().ok())
         .unwrap_or(0)
 }
+
+/// Criterion for a suite whose cases need telemark started (without the
+/// endpoints; with its `metrics` recorder when the feature is on), kept
+/// for the whole run, as in a real service.
+pub fn criterion_with_telemetry() -> criterion::Criterion {
+    let telemetry = telemark::builder!()
+        .without_server()
+        .start()
+        .expect("telemetry");
+    std::mem::forget(telemetry);
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}

@@ -43,7 +43,12 @@ pub fn scrape(address: SocketAddr) -> Scrape {
 }
 
 impl Scrape {
-    fn matching(&self, metric: &str, labels: &[(&str, &str)]) -> Vec<&prometheus_parse::Sample> {
+    /// Every sample of `metric` whose labels include `labels`.
+    pub fn matching(
+        &self,
+        metric: &str,
+        labels: &[(&str, &str)],
+    ) -> Vec<&prometheus_parse::Sample> {
         self.samples
             .iter()
             .filter(|sample| sample.metric == metric)
@@ -98,6 +103,40 @@ impl Scrape {
         let sum = sum_line.rsplit(' ').next().unwrap().parse().unwrap();
         (by_bound, sum)
     }
+}
+
+/// Polls `future` once, with a waker that does nothing.
+pub fn poll_once<F: std::future::Future>(future: F) -> std::task::Poll<F::Output> {
+    let mut future = std::pin::pin!(future);
+    future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+/// An error with its chain of sources, as a user would read it.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(" / ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// The test binary's telemetry on a free loopback port, started once and
+/// shared by its tests.
+#[cfg(feature = "server")]
+pub fn shared_telemetry() -> &'static telemark::Telemetry {
+    static TELEMETRY: std::sync::OnceLock<telemark::Telemetry> = std::sync::OnceLock::new();
+    TELEMETRY.get_or_init(start)
+}
+
+/// A scrape of the shared telemetry's `/metrics`.
+#[cfg(feature = "server")]
+pub fn scrape_shared() -> Scrape {
+    scrape(shared_telemetry().local_addr().expect("served"))
 }
 
 /// Starts telemetry on a free loopback port.

@@ -354,6 +354,41 @@ impl quote::ToTokens for LabelSource {
     }
 }
 
+/// Checks a closure over the returned value (`what` computes it): one
+/// argument, not `async`.
+pub fn check_returned_closure(
+    closure: &syn::ExprClosure,
+    what: &str,
+    example: &str,
+    errors: &mut Errors,
+) {
+    if closure.inputs.len() != 1 || closure.asyncness.is_some() {
+        errors.spanned(
+            closure,
+            format!(
+                "{what} computed from the returned value is a closure of one argument, \
+                 given a reference to the value: e.g. `{example}`"
+            ),
+        );
+    }
+}
+
+/// The bucket bounds' count checked (1 to `MAX_BUCKETS`): whether to go on
+/// reading them.
+pub fn bucket_count_ok(array: &syn::ExprArray, errors: &mut Errors) -> bool {
+    let given = array.elems.len();
+    if given == 0 {
+        errors.spanned(array, "`buckets` needs at least one bound");
+    } else if given > telemark_limits::MAX_BUCKETS {
+        let most = telemark_limits::MAX_BUCKETS;
+        errors.spanned(
+            array,
+            format!("{given} buckets given; at most {most} are supported"),
+        );
+    }
+    (1..=telemark_limits::MAX_BUCKETS).contains(&given)
+}
+
 /// What a label's value may be.
 const LABEL_VALUE: &str = "a label value: a string (`team = \"payments\"`), an expression \
                            evaluated when the call starts (`mode = mode`), or a closure over \
@@ -406,14 +441,12 @@ fn labels(
             }) => constant.push((key_text, lit.value())),
             Expr::Lit(other) => errors.spanned(other, format!("expected {LABEL_VALUE}")),
             Expr::Closure(closure) => {
-                if closure.inputs.len() != 1 || closure.asyncness.is_some() {
-                    errors.spanned(
-                        &closure,
-                        "a label computed from the returned value is a closure of one \
-                         argument, given a reference to the value: \
-                         e.g. `reason = |result| kind(result)`",
-                    );
-                }
+                check_returned_closure(
+                    &closure,
+                    "a label",
+                    "reason = |result| kind(result)",
+                    errors,
+                );
                 computed.push(ComputedLabel {
                     name: key_text,
                     source: LabelSource::Returned(closure),

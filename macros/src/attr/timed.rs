@@ -6,7 +6,7 @@ use syn::{Expr, Lit};
 
 use super::{function_path, metric_name, skip_value, unknown, Argument, Common, OBJECTIVE};
 use crate::errors::Errors;
-use telemark_limits::{bucket_bound_nanos, MAX_BUCKETS, MAX_BUCKET_SECONDS, MIN_BUCKET_SECONDS};
+use telemark_limits::{bucket_bound_nanos, MAX_BUCKET_SECONDS, MIN_BUCKET_SECONDS};
 
 #[derive(Clone)]
 pub struct Timed {
@@ -95,16 +95,7 @@ pub fn parse(args: TokenStream, common: &mut Common, errors: &mut Errors) -> Opt
 /// Checks literal bucket bounds (seconds) and converts them to nanoseconds,
 /// by the rules the runtime checks too.
 fn bucket_nanos(array: &syn::ExprArray, errors: &mut Errors) -> Option<Vec<u64>> {
-    if array.elems.is_empty() {
-        errors.spanned(array, "`buckets` needs at least one bound");
-        return None;
-    }
-    if array.elems.len() > MAX_BUCKETS {
-        let given = array.elems.len();
-        errors.spanned(
-            array,
-            format!("{given} buckets given; at most {MAX_BUCKETS} are supported"),
-        );
+    if !super::bucket_count_ok(array, errors) {
         return None;
     }
     let mut nanos: Vec<u64> = Vec::with_capacity(array.elems.len());

@@ -5,9 +5,11 @@
 use proc_macro2::TokenStream;
 use syn::{Expr, Lit, LitStr};
 
-use super::{metric_name, skip_value, unknown, Argument, Common, LabelSource};
+use super::{
+    bucket_count_ok, check_returned_closure, metric_name, skip_value, unknown, Argument, Common,
+    LabelSource,
+};
 use crate::errors::Errors;
-use telemark_limits::MAX_BUCKETS;
 
 #[derive(Clone)]
 pub enum ValueKind {
@@ -72,14 +74,8 @@ pub fn parse(
                 }
                 source = match meta.value()?.parse::<Expr>()? {
                     Expr::Closure(closure) => {
-                        if closure.inputs.len() != 1 || closure.asyncness.is_some() {
-                            errors.spanned(
-                                &closure,
-                                "a value computed from the returned value is a closure of one \
-                                 argument, given a reference to the value: \
-                                 e.g. `value = |hits| hits.len()`",
-                            );
-                        }
+                        let example = "value = |hits| hits.len()";
+                        check_returned_closure(&closure, "a value", example, errors);
                         Some(LabelSource::Returned(closure))
                     }
                     Expr::Lit(lit) => {
@@ -221,18 +217,9 @@ fn is_unit(unit: &str) -> bool {
 }
 
 /// Literal bucket bounds: numbers, finite, strictly increasing, at most
-/// [`MAX_BUCKETS`].
+/// `MAX_BUCKETS`.
 fn bounds(array: &syn::ExprArray, errors: &mut Errors) -> Option<Vec<f64>> {
-    if array.elems.is_empty() {
-        errors.spanned(array, "`buckets` needs at least one bound");
-        return None;
-    }
-    if array.elems.len() > MAX_BUCKETS {
-        let given = array.elems.len();
-        errors.spanned(
-            array,
-            format!("{given} buckets given; at most {MAX_BUCKETS} are supported"),
-        );
+    if !bucket_count_ok(array, errors) {
         return None;
     }
     let mut bounds = Vec::new();

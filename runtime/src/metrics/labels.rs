@@ -19,9 +19,10 @@
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize};
+use std::sync::atomic::{AtomicU8, AtomicUsize};
 
 use super::shard::{shard_index, SHARDS};
+use super::site::CallCounts;
 use crate::switch::is_enabled;
 
 /// A value a label can take on a call: turned into a [`LabelKey`] without
@@ -297,31 +298,6 @@ pub const fn series_cells(limit: usize) -> usize {
 const EMPTY: u8 = 0;
 const CLAIMING: u8 = 1;
 const READY: u8 = 2;
-
-/// Calls by result.
-struct CallCounts {
-    ok: AtomicU64,
-    error: AtomicU64,
-}
-
-impl CallCounts {
-    const fn new() -> Self {
-        CallCounts {
-            ok: AtomicU64::new(0),
-            error: AtomicU64::new(0),
-        }
-    }
-
-    #[inline(always)]
-    fn add(&self, is_error: bool) {
-        let cell = if is_error { &self.error } else { &self.ok };
-        cell.fetch_add(1, Relaxed);
-    }
-
-    fn get(&self) -> (u64, u64) {
-        (self.ok.load(Relaxed), self.error.load(Relaxed))
-    }
-}
 
 /// One series' label values, written once, before `state` is `READY`;
 /// read-only afterwards, so every core keeps its cache line.

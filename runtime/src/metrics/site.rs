@@ -96,27 +96,28 @@ impl CounterCells {
 /// feature); calls from more are counted under `caller_function="(other)"`.
 pub const MAX_CALLERS: usize = 16;
 
-/// Calls counted by caller: `ok` and `error` counts per slot.
-struct CallerCounts {
+/// Calls by result: `ok` and `error` counts (per caller slot, per
+/// computed-labels series).
+pub(crate) struct CallCounts {
     ok: AtomicU64,
     error: AtomicU64,
 }
 
-impl CallerCounts {
-    const fn new() -> Self {
-        CallerCounts {
+impl CallCounts {
+    pub(crate) const fn new() -> Self {
+        CallCounts {
             ok: AtomicU64::new(0),
             error: AtomicU64::new(0),
         }
     }
 
     #[inline(always)]
-    fn add(&self, is_error: bool) {
+    pub(crate) fn add(&self, is_error: bool) {
         let cell = if is_error { &self.error } else { &self.ok };
         cell.fetch_add(1, Relaxed);
     }
 
-    fn get(&self) -> (u64, u64) {
+    pub(crate) fn get(&self) -> (u64, u64) {
         (self.ok.load(Relaxed), self.error.load(Relaxed))
     }
 }
@@ -124,32 +125,32 @@ impl CallerCounts {
 struct CallerSlot {
     /// The caller's site, claimed once (null: free).
     caller: AtomicPtr<SiteInfo>,
-    counts: CallerCounts,
+    counts: CallCounts,
 }
 
 struct CallerTable {
     /// Calls with no instrumented caller.
-    none: CallerCounts,
+    none: CallCounts,
     slots: [CallerSlot; MAX_CALLERS],
     /// Calls from callers beyond `MAX_CALLERS`.
-    other: CallerCounts,
+    other: CallCounts,
 }
 
 impl CallerTable {
     fn new() -> Self {
         CallerTable {
-            none: CallerCounts::new(),
+            none: CallCounts::new(),
             slots: std::array::from_fn(|_| CallerSlot {
                 caller: AtomicPtr::new(std::ptr::null_mut()),
-                counts: CallerCounts::new(),
+                counts: CallCounts::new(),
             }),
-            other: CallerCounts::new(),
+            other: CallCounts::new(),
         }
     }
 
     /// The counts of calls from `caller`, claiming a slot for a new one.
     #[inline(always)]
-    fn counts_for(&self, caller: Option<&'static SiteInfo>) -> &CallerCounts {
+    fn counts_for(&self, caller: Option<&'static SiteInfo>) -> &CallCounts {
         let Some(caller) = caller else {
             return &self.none;
         };
@@ -542,20 +543,25 @@ impl Histogram {
                 *total += slot.load(Relaxed);
             }
         }
-        let mut running = 0;
-        let cumulative = per_slot
-            .into_iter()
-            .map(|n| {
-                running += n;
-                running
-            })
-            .collect();
         HistogramSnapshot {
             bounds_nanos: bounds.to_vec(),
-            cumulative,
+            cumulative: cumulative(per_slot),
             sum_nanos,
         }
     }
+}
+
+/// Per-bucket counts made cumulative (each bound counts everything at or
+/// below it), as Prometheus's `le` buckets are.
+pub(crate) fn cumulative(per_slot: Vec<u64>) -> Vec<u64> {
+    let mut running = 0;
+    per_slot
+        .into_iter()
+        .map(|n| {
+            running += n;
+            running
+        })
+        .collect()
 }
 
 /// Fails the build (called in a `const` that generated code spans on the

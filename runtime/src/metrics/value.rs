@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use super::shard::{shard_index, SHARDS};
+use super::site::cumulative;
 use crate::switch::is_enabled;
 use telemark_limits::MAX_BUCKETS;
 
@@ -201,17 +202,9 @@ impl ValueHistogram {
                 *total += slot.load(Relaxed);
             }
         }
-        let mut running = 0;
-        let cumulative = per_slot
-            .into_iter()
-            .map(|n| {
-                running += n;
-                running
-            })
-            .collect();
         ValueSnapshot {
             bounds: self.bounds.to_vec(),
-            cumulative,
+            cumulative: cumulative(per_slot),
             sum,
         }
     }
