@@ -66,24 +66,35 @@ counted_as_dropped() { # name
     { echo "$1: expected the spans to be counted as dropped"; exit 1; }
 }
 
-echo "--- OTLP/HTTP over TLS, gzip, a header from OTEL_EXPORTER_OTLP_HEADERS"
+echo "--- OTLP/HTTP over TLS, gzip, a header from OTEL_EXPORTER_OTLP_HEADERS; spans and the metrics push"
 export_with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=https://127.0.0.1:14443 \
   OTEL_EXPORTER_OTLP_CERTIFICATE="$tls/ca.pem" OTEL_EXPORTER_OTLP_COMPRESSION=gzip \
-  OTEL_EXPORTER_OTLP_HEADERS="x-telemark-check=over%20tls,x-second=2"
+  OTEL_EXPORTER_OTLP_HEADERS="x-telemark-check=over%20tls,x-second=2" OTEL_METRICS_EXPORTER=otlp
 arrived "http over tls"
 grep -qi '^x-telemark-check: over tls' "$work/socat-http.log" || { echo "the header did not arrive"; exit 1; }
 grep -qi '^content-encoding: gzip' "$work/socat-http.log" || { echo "the body was not gzipped"; exit 1; }
 echo "the header and gzip arrived"
+# The metrics push (its last push at shutdown) went the same way: through
+# the TLS terminator, to /v1/metrics, with the header, gzipped.
+grep -q '^POST /v1/metrics ' "$work/socat-http.log" || { echo "no metrics pushed over TLS"; exit 1; }
+awk '/^POST \/v1\/metrics / { on = 1 } on && /^(\\r)?$/ { exit } on' "$work/socat-http.log" >"$work/metrics-request.txt"
+grep -qi '^x-telemark-check: over tls' "$work/metrics-request.txt" &&
+  grep -qi '^content-encoding: gzip' "$work/metrics-request.txt" ||
+  { cat "$work/metrics-request.txt"; echo "the metrics push lacked the header or gzip"; exit 1; }
+echo "the metrics push arrived over TLS with the header and gzip"
 
 echo "--- OTLP/gRPC over TLS, gzip, a header from OTEL_EXPORTER_OTLP_TRACES_HEADERS"
 export_with OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=https://127.0.0.1:14444 \
   OTEL_EXPORTER_OTLP_CERTIFICATE="$tls/ca.pem" OTEL_EXPORTER_OTLP_COMPRESSION=gzip \
-  OTEL_EXPORTER_OTLP_TRACES_HEADERS="x-telemark-check=grpc%20over%20tls"
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS="x-telemark-check=grpc%20over%20tls" OTEL_METRICS_EXPORTER=otlp
 arrived "grpc over tls"
 grep -q ' x-telemark-check: grpc over tls$' "$work/h2-grpc.log" || { cat "$work/h2-grpc.log"; echo "the header did not arrive"; exit 1; }
 grep -q ' grpc-encoding: gzip$' "$work/h2-grpc.log" || { cat "$work/h2-grpc.log"; echo "no grpc-encoding: gzip"; exit 1; }
 grep -q ' grpc-compressed-flag: 1$' "$work/h2-grpc.log" || { cat "$work/h2-grpc.log"; echo "the message was not compressed"; exit 1; }
 echo "the header and gzip arrived"
+grep -q ' :path: /opentelemetry.proto.collector.metrics.v1.MetricsService/Export$' "$work/h2-grpc.log" ||
+  { cat "$work/h2-grpc.log"; echo "no metrics pushed over gRPC with TLS"; exit 1; }
+echo "the metrics push arrived over gRPC with TLS"
 
 echo "--- mutual TLS: with the client certificate"
 export_with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=https://127.0.0.1:14445 \
