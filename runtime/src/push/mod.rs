@@ -235,16 +235,22 @@ impl PushHandle {
     /// Waits up to `timeout` for the thread to stop (it is left behind,
     /// still bounded by the last push's time, if it takes longer).
     pub(crate) fn wait(mut self, timeout: Duration) {
+        self.join_within(timeout);
+    }
+
+    /// Joins the thread if it says it stopped within `timeout`; else
+    /// leaves it behind. Either way the handle no longer holds it.
+    fn join_within(&mut self, timeout: Duration) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
         let stopped = match self.stopped.get_mut() {
             Ok(stopped) => stopped,
             Err(poisoned) => poisoned.into_inner(),
         };
         if stopped.recv_timeout(timeout).is_ok() {
-            if let Some(thread) = self.thread.take() {
-                let _ = thread.join();
-            }
+            let _ = thread.join();
         }
-        self.thread = None;
     }
 }
 
@@ -252,16 +258,10 @@ impl Drop for PushHandle {
     /// Dropped without [`PushHandle::wait`] (the `Telemetry` guard
     /// dropped): a last push, waited for up to five seconds.
     fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
+        if self.thread.is_some() {
             let timeout = Duration::from_secs(5);
-            let _ = self.stop.send(timeout);
-            let stopped = match self.stopped.get_mut() {
-                Ok(stopped) => stopped,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            if stopped.recv_timeout(timeout).is_ok() {
-                let _ = thread.join();
-            }
+            self.stop(timeout);
+            self.join_within(timeout);
         }
     }
 }
