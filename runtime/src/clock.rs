@@ -23,3 +23,45 @@ pub(crate) fn monotonic_nanos() -> u64 {
     let origin = *ORIGIN.get_or_init(|| now);
     u64::try_from(now.duration_since(origin).as_nanos()).unwrap_or(u64::MAX)
 }
+
+/// Nanoseconds since the Unix epoch (0 before it, saturating far after).
+pub(crate) fn unix_nanos(time: std::time::SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
+}
+
+/// Wall-clock times of raw clock ticks: the wall clock read once beside the
+/// tick counter, and ticks converted from there (anchored afresh now and
+/// then, so the two clocks drift apart by little).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WallClock {
+    wall: std::time::SystemTime,
+    ticks: u64,
+}
+
+impl WallClock {
+    /// Anchored now.
+    pub(crate) fn now() -> Self {
+        WallClock {
+            wall: std::time::SystemTime::now(),
+            ticks: clock().raw(),
+        }
+    }
+
+    /// The wall-clock time at `ticks`.
+    pub(crate) fn time(&self, ticks: u64) -> std::time::SystemTime {
+        use std::time::Duration;
+        if ticks >= self.ticks {
+            self.wall + Duration::from_nanos(clock().delta_as_nanos(self.ticks, ticks))
+        } else {
+            self.wall - Duration::from_nanos(clock().delta_as_nanos(ticks, self.ticks))
+        }
+    }
+
+    /// Nanoseconds since the Unix epoch at `ticks`.
+    pub(crate) fn unix_nanos(&self, ticks: u64) -> u64 {
+        unix_nanos(self.time(ticks))
+    }
+}

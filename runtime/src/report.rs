@@ -171,7 +171,7 @@ fn render_own_cost(out: &mut String) {
     counter(
         out,
         "telemark_span_export_seconds_total",
-        "Time the export thread spent in span exports (waiting on the collector included), in seconds.",
+        "Time span exports took, each from its start to its end (waiting on the collector included; exports under way at once each count), in seconds.",
         seconds(&EXPORT_NANOS),
     );
 }

@@ -26,12 +26,13 @@
 //! ```
 
 mod convert;
-mod transport;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
+
+use prost::Message;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -40,9 +41,11 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 pub use convert::Temporality;
 
+use crate::clock::unix_nanos;
 use crate::error::ConfigError;
 use crate::metrics::ExpositionFormat;
 use crate::report::{Report, METRIC_EXPORTS, METRIC_EXPORTS_FAILED, METRIC_POINTS_DROPPED};
+use crate::trace::otlp::transport::Transport;
 use crate::trace::otlp::{Settings, Signal};
 use crate::trace::pipeline::whole_milliseconds;
 use crate::trace::Otlp;
@@ -291,11 +294,11 @@ pub(crate) fn start(
                 .and_then(|runtime| {
                     let transport = {
                         let _context = runtime.enter();
-                        transport::Transport::new(&resolved.otlp)?
+                        Transport::new(&resolved.otlp, Signal::Metrics)?
                     };
                     Ok((runtime, transport))
                 });
-            let (runtime, mut transport) = match built {
+            let (runtime, transport) = match built {
                 Ok(built) => {
                     let _ = ready_sent.send(Ok(()));
                     built
@@ -323,7 +326,7 @@ pub(crate) fn start(
                         &report,
                         &mut converter,
                         &resource,
-                        &mut transport,
+                        &transport,
                         within,
                         last_within.is_none().then_some(&mut stop_received),
                     )
@@ -334,15 +337,7 @@ pub(crate) fn start(
                     if let Some(within) = exported {
                         // Asked to stop during the export: one last push.
                         let within = within.min(resolved.export_timeout);
-                        export(
-                            &report,
-                            &mut converter,
-                            &resource,
-                            &mut transport,
-                            within,
-                            None,
-                        )
-                        .await;
+                        export(&report, &mut converter, &resource, &transport, within, None).await;
                         break;
                     }
                     next += resolved.interval;
@@ -375,7 +370,7 @@ async fn export(
     report: &Report,
     converter: &mut convert::Converter,
     resource: &Resource,
-    transport: &mut transport::Transport,
+    transport: &Transport,
     within: Duration,
     stop: Option<&mut tokio::sync::mpsc::UnboundedReceiver<Duration>>,
 ) -> Option<Duration> {
@@ -398,7 +393,10 @@ async fn export(
             schema_url: String::new(),
         }],
     };
-    let sending = tokio::time::timeout(within, transport.send(request));
+    let sending = tokio::time::timeout(
+        within,
+        transport.send(bytes::Bytes::from(request.encode_to_vec())),
+    );
     let (sent, stopped) = match stop {
         Some(stop) => tokio::select! {
             sent = sending => (sent.ok(), None),
@@ -407,7 +405,8 @@ async fn export(
         None => (sending.await.ok(), None),
     };
     METRIC_EXPORTS.fetch_add(1, Relaxed);
-    if matches!(sent, Some(Ok(()))) {
+    // A collector that rejected points did not take the export.
+    if matches!(sent, Some(Ok(0))) {
         // Deltas count from the last export the collector took.
         converter.commit(state, now);
     } else {
@@ -415,12 +414,6 @@ async fn export(
         METRIC_POINTS_DROPPED.fetch_add(points, Relaxed);
     }
     stopped
-}
-
-fn unix_nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-    })
 }
 
 /// The data points of one metric, counted as dropped when its export fails.

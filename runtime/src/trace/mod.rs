@@ -4,13 +4,16 @@
 //! - `span`: the hot path: sampling decisions, ids, the span record and the
 //!   guards generated code creates;
 //! - `sampler`: head sampling as the OpenTelemetry samplers define it;
-//! - `pipeline`: the bounded queue and the export thread batching into any
-//!   `opentelemetry_sdk` span exporter, counting every export and drop;
+//! - `pipeline`: the bounded queue and the export thread batching spans
+//!   (into any `opentelemetry_sdk` span exporter, or into OTLP requests),
+//!   counting every export and drop;
 //! - `current`: the span user code runs in ([`current_span`], and the span
 //!   object in the OpenTelemetry context);
 //! - `updates`: what is added to a running span by code that does not hold
 //!   it, applied at once on its thread or waiting for it;
-//! - `console` and `otlp`: the exporters telemark configures itself;
+//! - `console` and `otlp`: the exporters telemark configures itself (OTLP
+//!   requests are encoded straight from span records and sent by telemark's
+//!   own gRPC or HTTP transport, several at once);
 //! - [`Traces`]: where spans go and how they are sampled.
 //!
 //! ```no_run
@@ -127,7 +130,8 @@ impl Traces {
     pub fn otlp_with(otlp: Otlp) -> Self {
         Self::with_installer(move |resource, sampler, limits| {
             let settings = otlp::Settings::resolve(&otlp)?;
-            pipeline::install(move || otlp::exporter(settings), resource, sampler, limits)
+            let batcher = otlp::OtlpBatcher::new(&settings, resource, &limits)?;
+            pipeline::install(batcher, sampler, limits)
         })
     }
 
@@ -161,7 +165,8 @@ impl Traces {
     /// Spans handed to any OpenTelemetry SDK exporter (in-memory, custom, …).
     pub fn exporter<E: SpanExporter + 'static>(exporter: E) -> Self {
         Self::with_installer(move |resource, sampler, limits| {
-            pipeline::install(move || Ok(exporter), resource, sampler, limits)
+            let batcher = pipeline::SdkBatcher::new(move || Ok(exporter), resource, &limits)?;
+            pipeline::install(batcher, sampler, limits)
         })
     }
 
@@ -216,6 +221,7 @@ impl Traces {
             || limits.max_export_batch_size == 0
             || limits.scheduled_delay.is_zero()
             || limits.export_timeout.is_zero()
+            || limits.max_concurrent_exports == 0
         {
             return Err(TraceError::Config(ConfigError::new(
                 "batch_limits",

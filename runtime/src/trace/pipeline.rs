@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::{Mutex, OnceLock};
 
 use crossbeam_queue::ArrayQueue;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
@@ -19,15 +19,16 @@ use opentelemetry_sdk::Resource;
 use super::error::TraceError;
 use super::sampler::Sampler;
 use super::span::{EventTime, Kind, SpanRecord, TraceSite};
-use crate::clock::clock;
+use crate::clock::WallClock;
 use crate::error::ConfigError;
 
 /// Spans handed to an exporter successfully, over the process's life.
 pub(crate) static SPANS_EXPORTED: AtomicU64 = AtomicU64::new(0);
 /// Spans lost: queue full, pipeline shut down, or export failed.
 pub(crate) static SPANS_DROPPED: AtomicU64 = AtomicU64::new(0);
-/// Wall time the export thread spent in exporters' `export` calls, in
-/// nanoseconds (waits on the collector included).
+/// Wall time span exports took, each from its start to its end, in
+/// nanoseconds (waits on the collector included; concurrent exports each
+/// count).
 pub(crate) static EXPORT_NANOS: AtomicU64 = AtomicU64::new(0);
 
 /// The installed pipeline (null when tracing is off). Pipelines are leaked:
@@ -137,21 +138,22 @@ impl Pipeline {
         self.wake();
     }
 
-    /// The export thread settles `count` spans it held, exported or not;
-    /// unless a timed-out shutdown counted them already.
-    fn settle(&self, count: u64, exported: bool) {
+    /// Settles `count` spans the export thread took, `dropped` of them
+    /// lost and the others exported; unless a timed-out shutdown counted
+    /// them already.
+    pub(crate) fn settle(&self, count: u64, dropped: u64) {
         let taken = self
             .unresolved
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
                 held.checked_sub(count)
             });
         if taken.is_ok() {
-            let counter = if exported {
-                &SPANS_EXPORTED
-            } else {
-                &SPANS_DROPPED
-            };
-            counter.fetch_add(count, Ordering::Relaxed);
+            if dropped < count {
+                SPANS_EXPORTED.fetch_add(count - dropped, Ordering::Relaxed);
+            }
+            if dropped > 0 {
+                SPANS_DROPPED.fetch_add(dropped, Ordering::Relaxed);
+            }
         }
     }
 
@@ -178,13 +180,19 @@ pub struct BatchLimits {
     pub scheduled_delay: Duration,
     /// Longest one export call may take.
     pub export_timeout: Duration,
+    /// Most exports under way at once (OTLP export; an SDK exporter given
+    /// to [`Traces::exporter`](super::Traces::exporter) exports one batch
+    /// at a time). The export thread encodes the next batch while earlier
+    /// ones are sent.
+    pub max_concurrent_exports: usize,
 }
 
 impl BatchLimits {
     /// The defaults, with what the `OTEL_BSP_*` variables set:
     /// `OTEL_BSP_SCHEDULE_DELAY` and `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds),
-    /// `OTEL_BSP_MAX_QUEUE_SIZE` and `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. A bad
-    /// value is an error naming its variable.
+    /// `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and
+    /// `OTEL_BSP_MAX_CONCURRENT_EXPORTS`. A bad value is an error naming its
+    /// variable.
     ///
     /// ```
     /// let limits = telemark_runtime::trace::BatchLimits::from_env().unwrap();
@@ -201,6 +209,9 @@ impl BatchLimits {
         }
         if let Some((name, value)) = read("OTEL_BSP_MAX_QUEUE_SIZE") {
             limits.max_queue_size = count(name, &value)?;
+        }
+        if let Some((name, value)) = read("OTEL_BSP_MAX_CONCURRENT_EXPORTS") {
+            limits.max_concurrent_exports = count(name, &value)?;
         }
         if let Some((name, value)) = read("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
             limits.max_export_batch_size = count(name, &value)?;
@@ -247,6 +258,7 @@ impl Default for BatchLimits {
             max_export_batch_size: 512,
             scheduled_delay: Duration::from_millis(500),
             export_timeout: Duration::from_secs(10),
+            max_concurrent_exports: 2,
         }
     }
 }
@@ -302,35 +314,12 @@ impl Drop for PipelineHandle {
     }
 }
 
-/// Builds the exporter (inside the export thread's tokio runtime, which
-/// gRPC channels need), starts the export thread and installs the pipeline.
-pub(crate) fn install<E, F>(
-    build_exporter: F,
-    resource: &Resource,
+/// Starts the export thread with `batcher` and installs the pipeline.
+pub(crate) fn install<B: Batcher>(
+    batcher: B,
     sampler: Sampler,
     limits: BatchLimits,
-) -> Result<PipelineHandle, TraceError>
-where
-    E: SpanExporter + 'static,
-    F: FnOnce() -> Result<E, TraceError>,
-{
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(TraceError::Thread)?;
-    let built = {
-        let _context = runtime.enter();
-        build_exporter()
-    };
-    let mut exporter = match built {
-        Ok(exporter) => exporter,
-        Err(error) => {
-            // Dropping a runtime inside an async context panics: not here.
-            std::thread::spawn(move || drop(runtime));
-            return Err(error);
-        }
-    };
-    exporter.set_resource(resource);
+) -> Result<PipelineHandle, TraceError> {
     let capacity = limits.max_queue_size.max(1);
     let pipeline: &'static Pipeline = Box::leak(Box::new(Pipeline {
         sampler,
@@ -347,12 +336,9 @@ where
         .name("telemark-spans".into())
         .spawn(move || {
             let mut worker = Worker {
-                exporter,
-                runtime,
+                batcher,
                 limits,
-                converter: Converter::new(),
-                failures_since_report: 0,
-                last_report: None,
+                clock: WallClock::now(),
             };
             worker.run(pipeline);
         })
@@ -370,18 +356,185 @@ where
     })
 }
 
-struct Worker<E> {
-    exporter: E,
-    runtime: tokio::runtime::Runtime,
-    limits: BatchLimits,
-    converter: Converter,
-    failures_since_report: u64,
-    last_report: Option<Instant>,
+/// What the export thread hands ended spans to: it builds a batch of them
+/// and exports it.
+pub(crate) trait Batcher: Send + 'static {
+    /// Adds an ended span to the batch being built.
+    fn add(&mut self, record: SpanRecord, clock: &WallClock);
+
+    /// Spans in the batch being built.
+    fn len(&self) -> usize;
+
+    /// Exports the batch being built, within the export timeout and by
+    /// `deadline` (a shutdown's); its spans are settled (see
+    /// [`Pipeline::settle`]) once the export ends, which may be after this
+    /// returns.
+    fn export(&mut self, pipeline: &'static Pipeline, deadline: Option<Instant>);
+
+    /// Waits, until `deadline`, for the exports under way to end.
+    fn flush(&mut self, deadline: Instant);
+
+    /// Ends exporting: the exports under way end by `deadline` or are
+    /// abandoned.
+    fn shutdown(&mut self, deadline: Instant);
 }
 
-impl<E: SpanExporter> Worker<E> {
+/// How long an export may take: the export timeout, cut short by a
+/// shutdown's deadline.
+pub(crate) fn export_limit(timeout: Duration, deadline: Option<Instant>) -> Duration {
+    match deadline {
+        Some(deadline) => timeout.min(deadline.saturating_duration_since(Instant::now())),
+        None => timeout,
+    }
+}
+
+/// Settles the `count` spans of an export that started at `started` and
+/// ended with `result` (`Ok` holds how many spans the collector rejected):
+/// exported or dropped, its time counted, a failure logged.
+pub(crate) fn export_ended(
+    pipeline: &Pipeline,
+    count: u64,
+    started: Instant,
+    result: Result<u64, String>,
+) {
+    let spent = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+    EXPORT_NANOS.fetch_add(spent, Ordering::Relaxed);
+    match result {
+        Ok(0) => pipeline.settle(count, 0),
+        Ok(rejected) => {
+            pipeline.settle(count, rejected.min(count));
+            report_failure(&format!("the collector rejected {rejected} span(s)"));
+        }
+        Err(error) => {
+            pipeline.settle(count, count);
+            report_failure(&error);
+        }
+    }
+}
+
+/// Logs a failed export at most once per interval (its spans are counted
+/// as dropped already).
+fn report_failure(error: &str) {
+    struct Reported {
+        failures: u64,
+        last: Option<Instant>,
+    }
+    static REPORTED: Mutex<Reported> = Mutex::new(Reported {
+        failures: 0,
+        last: None,
+    });
+    let mut reported = REPORTED.lock().unwrap_or_else(|p| p.into_inner());
+    reported.failures += 1;
+    if reported
+        .last
+        .is_none_or(|last| last.elapsed() >= Duration::from_secs(30))
+    {
+        eprintln!(
+            "telemark: span export failed ({} failure(s) since the last report): {error}",
+            reported.failures
+        );
+        reported.failures = 0;
+        reported.last = Some(Instant::now());
+    }
+}
+
+/// Spans handed to an OpenTelemetry SDK exporter as `SpanData`, one export
+/// at a time.
+pub(crate) struct SdkBatcher<E> {
+    exporter: E,
+    runtime: tokio::runtime::Runtime,
+    export_timeout: Duration,
+    converter: Converter,
+    batch: Vec<SpanData>,
+}
+
+impl<E: SpanExporter + 'static> SdkBatcher<E> {
+    /// Builds the exporter inside the export thread's tokio runtime (which
+    /// gRPC channels need).
+    pub(crate) fn new(
+        build_exporter: impl FnOnce() -> Result<E, TraceError>,
+        resource: &Resource,
+        limits: &BatchLimits,
+    ) -> Result<Self, TraceError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(TraceError::Thread)?;
+        let built = {
+            let _context = runtime.enter();
+            build_exporter()
+        };
+        let mut exporter = match built {
+            Ok(exporter) => exporter,
+            Err(error) => {
+                // Dropping a runtime inside an async context panics: not here.
+                std::thread::spawn(move || drop(runtime));
+                return Err(error);
+            }
+        };
+        exporter.set_resource(resource);
+        Ok(SdkBatcher {
+            exporter,
+            runtime,
+            export_timeout: limits.export_timeout,
+            converter: Converter::new(),
+            batch: Vec::new(),
+        })
+    }
+}
+
+impl<E: SpanExporter + 'static> Batcher for SdkBatcher<E> {
+    fn add(&mut self, record: SpanRecord, clock: &WallClock) {
+        let span = self.converter.convert(record, clock);
+        self.batch.push(span);
+    }
+
+    fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    fn export(&mut self, pipeline: &'static Pipeline, deadline: Option<Instant>) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let spans = std::mem::take(&mut self.batch);
+        let count = spans.len() as u64;
+        let limit = export_limit(self.export_timeout, deadline);
+        if limit.is_zero() {
+            pipeline.settle(count, count);
+            return;
+        }
+        let started = Instant::now();
+        let export = self.exporter.export(spans);
+        let result = match self
+            .runtime
+            .block_on(async { tokio::time::timeout(limit, export).await })
+        {
+            Ok(Ok(())) => Ok(0),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err("export timed out".to_owned()),
+        };
+        export_ended(pipeline, count, started, result);
+    }
+
+    fn flush(&mut self, _deadline: Instant) {
+        let _ = self.exporter.force_flush();
+    }
+
+    fn shutdown(&mut self, _deadline: Instant) {
+        let _ = self.exporter.shutdown();
+    }
+}
+
+struct Worker<B> {
+    batcher: B,
+    limits: BatchLimits,
+    /// Wall-clock times of the spans converted this round.
+    clock: WallClock,
+}
+
+impl<B: Batcher> Worker<B> {
     fn run(&mut self, pipeline: &'static Pipeline) {
-        let mut batch: Vec<SpanData> = Vec::new();
         let mut deadline = Instant::now() + self.limits.scheduled_delay;
         // Rounds in a row that found no span: a few mean the spans stopped.
         let mut empty_rounds = QUIET_ROUNDS;
@@ -389,7 +542,7 @@ impl<E: SpanExporter> Worker<E> {
         let (mut arrived, mut awake_since) = (0u64, Instant::now());
         loop {
             // A fresh wall-clock anchor for the spans converted this round.
-            self.converter.reanchor();
+            self.clock = WallClock::now();
             let controls =
                 std::mem::take(&mut *pipeline.control.lock().unwrap_or_else(|p| p.into_inner()));
             // Spans ended before a flush or shutdown was asked for are queued
@@ -399,35 +552,36 @@ impl<E: SpanExporter> Worker<E> {
             while let Some(record) = pipeline.queue.pop() {
                 took += 1;
                 pipeline.unresolved.fetch_add(1, Ordering::AcqRel);
-                batch.push(self.converter.convert(record));
-                if batch.len() >= self.limits.max_export_batch_size {
-                    self.export(pipeline, &mut batch, None);
+                self.batcher.add(record, &self.clock);
+                if self.batcher.len() >= self.limits.max_export_batch_size {
+                    self.batcher.export(pipeline, None);
                     if !drain_all {
                         break;
                     }
                 }
             }
             if drain_all || Instant::now() >= deadline {
-                self.export(pipeline, &mut batch, None);
+                self.batcher.export(pipeline, None);
                 deadline = Instant::now() + self.limits.scheduled_delay;
             }
             for control in controls {
                 match control {
                     Control::Flush(done) => {
-                        let _ = self.exporter.force_flush();
+                        self.batcher
+                            .flush(Instant::now() + self.limits.export_timeout);
                         let _ = done.send(());
                     }
                     Control::Shutdown(done, by) => {
                         pipeline.open.store(false, Ordering::Relaxed);
                         while let Some(record) = pipeline.queue.pop() {
                             pipeline.unresolved.fetch_add(1, Ordering::AcqRel);
-                            batch.push(self.converter.convert(record));
-                            if batch.len() >= self.limits.max_export_batch_size {
-                                self.export(pipeline, &mut batch, Some(by));
+                            self.batcher.add(record, &self.clock);
+                            if self.batcher.len() >= self.limits.max_export_batch_size {
+                                self.batcher.export(pipeline, Some(by));
                             }
                         }
-                        self.export(pipeline, &mut batch, Some(by));
-                        let _ = self.exporter.shutdown();
+                        self.batcher.export(pipeline, Some(by));
+                        self.batcher.shutdown(by);
                         let _ = done.send(());
                         // Answer anyone still waiting, then stop.
                         for late in std::mem::take(
@@ -466,73 +620,10 @@ impl<E: SpanExporter> Worker<E> {
             }
         }
     }
-
-    /// Exports `batch`, within the export timeout and by `deadline` (a
-    /// shutdown's), then counts its spans as exported or dropped.
-    fn export(
-        &mut self,
-        pipeline: &Pipeline,
-        batch: &mut Vec<SpanData>,
-        deadline: Option<Instant>,
-    ) {
-        if batch.is_empty() {
-            return;
-        }
-        let spans = std::mem::take(batch);
-        let count = spans.len() as u64;
-        let limit = match deadline {
-            Some(deadline) => self
-                .limits
-                .export_timeout
-                .min(deadline.saturating_duration_since(Instant::now())),
-            None => self.limits.export_timeout,
-        };
-        if limit.is_zero() {
-            pipeline.settle(count, false);
-            return;
-        }
-        let started = Instant::now();
-        let export = self.exporter.export(spans);
-        let result = self
-            .runtime
-            .block_on(async { tokio::time::timeout(limit, export).await });
-        let spent = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
-        EXPORT_NANOS.fetch_add(spent, Ordering::Relaxed);
-        match result {
-            Ok(Ok(())) => pipeline.settle(count, true),
-            Ok(Err(error)) => {
-                pipeline.settle(count, false);
-                self.report_failure(&error.to_string());
-            }
-            Err(_) => {
-                pipeline.settle(count, false);
-                self.report_failure("export timed out");
-            }
-        }
-    }
-
-    /// Logs a failed export at most once per interval (its spans are
-    /// counted as dropped already).
-    fn report_failure(&mut self, error: &str) {
-        self.failures_since_report += 1;
-        let due = self
-            .last_report
-            .is_none_or(|last| last.elapsed() >= Duration::from_secs(30));
-        if due {
-            eprintln!(
-                "telemark: span export failed ({} failure(s) since the last report): {error}",
-                self.failures_since_report
-            );
-            self.failures_since_report = 0;
-            self.last_report = Some(Instant::now());
-        }
-    }
 }
 
 /// Turns span records into the SDK's `SpanData`.
-struct Converter {
-    anchor_wall: SystemTime,
-    anchor_ticks: u64,
+pub(crate) struct Converter {
     scope: InstrumentationScope,
     /// `code.function.name` of each call site (by its address), made once
     /// and shared by its spans. Call sites are statics: as many entries as
@@ -541,10 +632,8 @@ struct Converter {
 }
 
 impl Converter {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Converter {
-            anchor_wall: SystemTime::now(),
-            anchor_ticks: clock().raw(),
             scope: InstrumentationScope::builder("telemark")
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build(),
@@ -552,22 +641,7 @@ impl Converter {
         }
     }
 
-    fn reanchor(&mut self) {
-        self.anchor_wall = SystemTime::now();
-        self.anchor_ticks = clock().raw();
-    }
-
-    fn wall(&self, ticks: u64) -> SystemTime {
-        if ticks >= self.anchor_ticks {
-            self.anchor_wall
-                + Duration::from_nanos(clock().delta_as_nanos(self.anchor_ticks, ticks))
-        } else {
-            self.anchor_wall
-                - Duration::from_nanos(clock().delta_as_nanos(ticks, self.anchor_ticks))
-        }
-    }
-
-    fn convert(&mut self, record: SpanRecord) -> SpanData {
+    pub(crate) fn convert(&mut self, record: SpanRecord, clock: &WallClock) -> SpanData {
         let site = record.site;
         let info = site.info;
         let mut extra = record.extra.map(|extra| *extra).unwrap_or_default();
@@ -599,7 +673,7 @@ impl Converter {
             .into_iter()
             .map(|event| {
                 let time = match event.time {
-                    EventTime::Ticks(ticks) => self.wall(ticks),
+                    EventTime::Ticks(ticks) => clock.time(ticks),
                     EventTime::Wall(time) => time,
                 };
                 Event::new(event.name, time, event.attributes, 0)
@@ -635,8 +709,8 @@ impl Converter {
                 Kind::Consumer => SpanKind::Consumer,
             },
             name: extra.name.unwrap_or(Cow::Borrowed(site.name)),
-            start_time: self.wall(record.start_ticks),
-            end_time: self.wall(record.end_ticks),
+            start_time: clock.time(record.start_ticks),
+            end_time: clock.time(record.end_ticks),
             attributes,
             dropped_attributes_count: extra.dropped_attributes,
             events,

@@ -2,19 +2,25 @@
 //! (with the `tls` feature), headers, gzip and a timeout, configured in
 //! code or by the standard `OTEL_EXPORTER_OTLP_*` environment.
 
+mod encode;
 mod settings;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
+pub(crate) mod transport;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::Resource;
 
 use super::error::TraceError;
+use super::pipeline::{self, BatchLimits, Batcher, Pipeline};
+use super::span::SpanRecord;
+use crate::clock::WallClock;
 use crate::error::ConfigError;
 pub(crate) use settings::{Settings, Signal};
+use transport::Transport;
 
 /// The OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,68 +166,134 @@ impl Otlp {
     }
 }
 
-/// An OTLP span exporter from resolved settings. Runs inside the export
-/// thread's runtime (gRPC channels need one).
-pub(crate) fn exporter(settings: Settings) -> Result<opentelemetry_otlp::SpanExporter, TraceError> {
-    let compression = match settings.compression {
-        OtlpCompression::None => None,
-        OtlpCompression::Gzip => Some(opentelemetry_otlp::Compression::Gzip),
-    };
-    let built = match settings.protocol {
-        OtlpProtocol::Grpc => {
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(settings.endpoint.clone())
-                .with_timeout(settings.timeout);
-            if !settings.headers.is_empty() {
-                let mut headers = http::HeaderMap::new();
-                for (name, value) in &settings.headers {
-                    let name = http::HeaderName::from_bytes(name.as_bytes())
-                        .map_err(|_| header_error(name))?;
-                    let value = http::HeaderValue::from_str(value)
-                        .map_err(|_| header_error(name.as_str()))?;
-                    headers.append(name, value);
-                }
-                builder = builder.with_metadata(
-                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers),
-                );
-            }
-            if let Some(compression) = compression {
-                builder = builder.with_compression(compression);
-            }
-            #[cfg(feature = "tls")]
-            if settings.uses_tls() {
-                builder = builder.with_tls_config(tls::tonic_config(&settings)?);
-            }
-            builder.build()
-        }
-        OtlpProtocol::HttpProtobuf => {
-            let headers: HashMap<String, String> = settings.headers.iter().cloned().collect();
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(settings.endpoint.clone())
-                .with_timeout(settings.timeout)
-                .with_headers(headers);
-            if let Some(compression) = compression {
-                builder = builder.with_compression(compression);
-            }
-            #[cfg(feature = "tls")]
-            let connector = tls::https_connector(&settings)?;
-            #[cfg(not(feature = "tls"))]
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            let client =
-                opentelemetry_http::hyper::HyperClient::new(connector, settings.timeout, None);
-            builder.with_http_client(client).build()
-        }
-    };
-    built.map_err(|error| TraceError::Exporter(Box::new(error)))
+/// Spans encoded straight into OTLP requests on the export thread
+/// ([`encode`]) and sent by a tokio runtime of one thread beside it, at
+/// most `max_concurrent_exports` requests at once: the export thread
+/// encodes the next batch while earlier ones are under way.
+pub(crate) struct OtlpBatcher {
+    encoder: encode::TraceRequestEncoder,
+    transport: Arc<Transport>,
+    /// A permit per export under way.
+    slots: Arc<tokio::sync::Semaphore>,
+    max_in_flight: u32,
+    export_timeout: Duration,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
-fn header_error(name: &str) -> TraceError {
-    TraceError::Config(ConfigError::new(
-        "OTLP header",
-        name.to_owned(),
-        "cannot be sent as gRPC metadata",
-    ))
+impl OtlpBatcher {
+    pub(crate) fn new(
+        settings: &Settings,
+        resource: &Resource,
+        limits: &BatchLimits,
+    ) -> Result<Self, TraceError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("telemark-spans-io")
+            .enable_all()
+            .build()
+            .map_err(TraceError::Thread)?;
+        let built = {
+            let _context = runtime.enter();
+            Transport::new(settings, Signal::Traces)
+        };
+        let transport = match built {
+            Ok(transport) => transport,
+            Err(error) => {
+                // Dropping a runtime inside an async context panics: not here.
+                std::thread::spawn(move || drop(runtime));
+                return Err(match error.downcast::<TraceError>() {
+                    Ok(error) => *error,
+                    Err(error) => TraceError::Exporter(error),
+                });
+            }
+        };
+        let max_in_flight = u32::try_from(limits.max_concurrent_exports)
+            .unwrap_or(u32::MAX)
+            .clamp(1, 1 << 16);
+        Ok(OtlpBatcher {
+            encoder: encode::TraceRequestEncoder::new(resource),
+            transport: Arc::new(transport),
+            slots: Arc::new(tokio::sync::Semaphore::new(max_in_flight as usize)),
+            max_in_flight,
+            export_timeout: limits.export_timeout,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Waits until no export is under way, or `deadline`.
+    fn wait_for_exports(&self, deadline: Instant) {
+        let Some(runtime) = &self.runtime else { return };
+        let within = deadline.saturating_duration_since(Instant::now());
+        let _ = runtime.block_on(async {
+            tokio::time::timeout(within, self.slots.acquire_many(self.max_in_flight)).await
+        });
+    }
+}
+
+impl Batcher for OtlpBatcher {
+    fn add(&mut self, record: SpanRecord, clock: &WallClock) {
+        self.encoder.add(record, clock);
+    }
+
+    fn len(&self) -> usize {
+        self.encoder.len()
+    }
+
+    fn export(&mut self, pipeline: &'static Pipeline, deadline: Option<Instant>) {
+        if self.encoder.len() == 0 {
+            return;
+        }
+        let count = self.encoder.len() as u64;
+        let request = self.encoder.take();
+        let limit = pipeline::export_limit(self.export_timeout, deadline);
+        let Some(runtime) = &self.runtime else {
+            pipeline.settle(count, count);
+            return;
+        };
+        let started = Instant::now();
+        // A free slot, waited for no longer than the export could take.
+        let slot = runtime.block_on(async {
+            tokio::time::timeout(limit, Arc::clone(&self.slots).acquire_owned()).await
+        });
+        let Ok(Ok(slot)) = slot else {
+            pipeline::export_ended(
+                pipeline,
+                count,
+                started,
+                Err("no export finished in time to start another".to_owned()),
+            );
+            return;
+        };
+        let transport = Arc::clone(&self.transport);
+        let within = limit.saturating_sub(started.elapsed());
+        runtime.spawn(async move {
+            let result = match tokio::time::timeout(within, transport.send(request)).await {
+                Ok(result) => result,
+                Err(_) => Err("export timed out".to_owned()),
+            };
+            pipeline::export_ended(pipeline, count, started, result);
+            drop(slot);
+        });
+    }
+
+    fn flush(&mut self, deadline: Instant) {
+        self.wait_for_exports(deadline);
+    }
+
+    fn shutdown(&mut self, deadline: Instant) {
+        self.wait_for_exports(deadline);
+        // Exports still under way are abandoned (their spans are counted
+        // as dropped by the shutdown that ran out of time).
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for OtlpBatcher {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }

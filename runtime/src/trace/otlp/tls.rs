@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use super::Settings;
 use crate::error::ConfigError;

@@ -1,0 +1,574 @@
+//! OTLP trace requests encoded straight from span records: the protobuf
+//! bytes of an `ExportTraceServiceRequest`, written field by field into one
+//! buffer per batch. No `SpanData`, no OTLP message structs, no per-span
+//! allocation: what is the same for every span of a call site (its name,
+//! `code.*` attributes, kind) is read from the site's `static`, and the
+//! resource and scope are encoded once.
+//!
+//! Field numbers are those of `opentelemetry/proto/trace/v1/trace.proto`
+//! and `common/v1/common.proto`; the unit tests decode the output with
+//! `opentelemetry-proto`'s generated types.
+
+use bytes::Bytes;
+use opentelemetry::trace::{Link, Status};
+use opentelemetry::{Array, KeyValue, Value};
+use opentelemetry_sdk::Resource;
+use prost::encoding::{encode_varint, encoded_len_varint};
+
+use crate::clock::{unix_nanos, WallClock};
+use crate::trace::span::{EventTime, Kind, SpanRecord, TraceSite};
+
+/// Protobuf wire types.
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const LENGTH_DELIMITED: u8 = 2;
+const FIXED32: u8 = 5;
+
+/// `Span.flags`: the parent's remoteness is known (bit 8), and is remote
+/// (bit 9); the low byte holds the W3C trace flags (sampled).
+const FLAG_SAMPLED: u32 = 0x01;
+const FLAG_HAS_IS_REMOTE: u32 = 0x100;
+const FLAG_IS_REMOTE: u32 = 0x200;
+
+/// A batch of spans being encoded as one `ExportTraceServiceRequest`.
+pub(crate) struct TraceRequestEncoder {
+    /// The resource's fields and the schema URL (inside `ResourceSpans`,
+    /// before its `scope_spans`).
+    resource_part: Vec<u8>,
+    /// The instrumentation scope (inside `ScopeSpans`, before its spans).
+    scope_part: Vec<u8>,
+    /// Room kept at the front of `buffer` for the request's headers, which
+    /// are written last (they hold the lengths of everything after them).
+    header_room: usize,
+    /// The request: `header_room` bytes, then one `Span` field per span.
+    buffer: Vec<u8>,
+    spans: usize,
+    /// The size of the last request, to size the next buffer.
+    last_size: usize,
+}
+
+impl TraceRequestEncoder {
+    pub(crate) fn new(resource: &Resource) -> Self {
+        let mut resource_part = Vec::new();
+        nested(&mut resource_part, 1, 1, |out| {
+            for (key, value) in resource.iter() {
+                key_value(out, 1, key.as_str(), value);
+            }
+        });
+        if let Some(url) = resource.schema_url().filter(|url| !url.is_empty()) {
+            string(&mut resource_part, 3, url);
+        }
+        let mut scope_part = Vec::new();
+        nested(&mut scope_part, 1, 1, |out| {
+            string(out, 1, "telemark");
+            string(out, 2, env!("CARGO_PKG_VERSION"));
+        });
+        // Two tags and two lengths of at most 10 bytes each.
+        let header_room = resource_part.len() + scope_part.len() + 2 * 11;
+        let mut encoder = TraceRequestEncoder {
+            resource_part,
+            scope_part,
+            header_room,
+            buffer: Vec::new(),
+            spans: 0,
+            last_size: 0,
+        };
+        encoder.reset();
+        encoder
+    }
+
+    fn reset(&mut self) {
+        self.buffer = Vec::with_capacity(self.last_size.max(self.header_room + 4096));
+        self.buffer.resize(self.header_room, 0);
+        self.spans = 0;
+    }
+
+    /// Spans encoded since the last request was taken.
+    pub(crate) fn len(&self) -> usize {
+        self.spans
+    }
+
+    /// Encodes one ended span into the batch.
+    pub(crate) fn add(&mut self, record: SpanRecord, clock: &WallClock) {
+        self.spans += 1;
+        let out = &mut self.buffer;
+        // ScopeSpans.spans = 2; a span is usually 128 to 16,383 bytes long.
+        nested(out, 2, 2, |out| span(out, record, clock));
+    }
+
+    /// The encoded request, leaving the encoder empty for the next batch.
+    pub(crate) fn take(&mut self) -> Bytes {
+        let spans_len = self.buffer.len() - self.header_room;
+        let scope_spans_len = self.scope_part.len() + spans_len;
+        let resource_spans_len = self.resource_part.len()
+            + 1
+            + encoded_len_varint(scope_spans_len as u64)
+            + scope_spans_len;
+        let mut header = Vec::with_capacity(self.header_room);
+        // ExportTraceServiceRequest.resource_spans = 1
+        key(&mut header, 1, LENGTH_DELIMITED);
+        encode_varint(resource_spans_len as u64, &mut header);
+        header.extend_from_slice(&self.resource_part);
+        // ResourceSpans.scope_spans = 2
+        key(&mut header, 2, LENGTH_DELIMITED);
+        encode_varint(scope_spans_len as u64, &mut header);
+        header.extend_from_slice(&self.scope_part);
+        let start = self.header_room - header.len();
+        self.buffer[start..self.header_room].copy_from_slice(&header);
+        self.last_size = self.buffer.len();
+        let request = Bytes::from(std::mem::take(&mut self.buffer)).slice(start..);
+        self.reset();
+        request
+    }
+}
+
+fn span(out: &mut Vec<u8>, record: SpanRecord, clock: &WallClock) {
+    let site: &'static TraceSite = record.site;
+    let info = site.info;
+    let extra = record.extra.map(|extra| *extra).unwrap_or_default();
+    bytes(out, 1, &record.ids.trace_id.to_be_bytes());
+    bytes(out, 2, &record.ids.span_id.to_be_bytes());
+    let trace_state = extra.trace_state.header();
+    if !trace_state.is_empty() {
+        string(out, 3, &trace_state);
+    }
+    if record.parent_span_id != 0 {
+        bytes(out, 4, &record.parent_span_id.to_be_bytes());
+    }
+    string(out, 5, extra.name.as_deref().unwrap_or(site.name));
+    let kind = match site.kind {
+        Kind::Internal => 1,
+        Kind::Server => 2,
+        Kind::Client => 3,
+        Kind::Producer => 4,
+        Kind::Consumer => 5,
+    };
+    varint(out, 6, kind);
+    fixed64(out, 7, clock.unix_nanos(record.start_ticks));
+    fixed64(out, 8, clock.unix_nanos(record.end_ticks));
+    // Spans of a function carry where it is; spans of a request made by an
+    // integration (no source file) do not.
+    if !info.file.is_empty() {
+        nested(out, 9, 1, |out| {
+            string(out, 1, "code.function.name");
+            nested(out, 2, 1, |out| {
+                if info.module.is_empty() {
+                    string(out, 1, info.function);
+                } else {
+                    // `module::function`, written in place.
+                    let length = info.module.len() + 2 + info.function.len();
+                    key(out, 1, LENGTH_DELIMITED);
+                    encode_varint(length as u64, out);
+                    out.extend_from_slice(info.module.as_bytes());
+                    out.extend_from_slice(b"::");
+                    out.extend_from_slice(info.function.as_bytes());
+                }
+            });
+        });
+        nested(out, 9, 1, |out| {
+            string(out, 1, "code.file.path");
+            nested(out, 2, 1, |out| string(out, 1, info.file));
+        });
+        nested(out, 9, 1, |out| {
+            string(out, 1, "code.line.number");
+            nested(out, 2, 1, |out| varint(out, 3, u64::from(info.line)));
+        });
+    }
+    for attribute in &extra.attributes {
+        attribute_field(out, 9, attribute);
+    }
+    if extra.dropped_attributes > 0 {
+        varint(out, 10, u64::from(extra.dropped_attributes));
+    }
+    for event in &extra.events {
+        nested(out, 11, 1, |out| {
+            let time = match event.time {
+                EventTime::Ticks(ticks) => clock.unix_nanos(ticks),
+                EventTime::Wall(time) => unix_nanos(time),
+            };
+            fixed64(out, 1, time);
+            string(out, 2, &event.name);
+            for attribute in &event.attributes {
+                attribute_field(out, 3, attribute);
+            }
+        });
+    }
+    if extra.dropped_events > 0 {
+        varint(out, 12, u64::from(extra.dropped_events));
+    }
+    for link in &extra.links {
+        nested(out, 13, 1, |out| self::link(out, link));
+    }
+    if extra.dropped_links > 0 {
+        varint(out, 14, u64::from(extra.dropped_links));
+    }
+    // A status user code set to Ok is final; else the call's error
+    // (returned `Err`, panic), else the status user code set.
+    let (code, message) = match (&extra.status, &extra.outcome) {
+        (Some(Status::Ok), _) => (1, ""),
+        (_, Some(description)) => (2, description.as_str()),
+        (Some(Status::Error { description }), None) => (2, description.as_ref()),
+        (Some(Status::Unset) | None, None) => (0, ""),
+    };
+    if code != 0 {
+        nested(out, 15, 1, |out| {
+            if !message.is_empty() {
+                string(out, 2, message);
+            }
+            varint(out, 3, code);
+        });
+    }
+    let mut flags = FLAG_SAMPLED | FLAG_HAS_IS_REMOTE;
+    if record.parent_is_remote {
+        flags |= FLAG_IS_REMOTE;
+    }
+    fixed32(out, 16, flags);
+}
+
+fn link(out: &mut Vec<u8>, link: &Link) {
+    let context = &link.span_context;
+    bytes(out, 1, &context.trace_id().to_bytes());
+    bytes(out, 2, &context.span_id().to_bytes());
+    let trace_state = context.trace_state().header();
+    if !trace_state.is_empty() {
+        string(out, 3, &trace_state);
+    }
+    for attribute in &link.attributes {
+        attribute_field(out, 4, attribute);
+    }
+    if link.dropped_attributes_count > 0 {
+        varint(out, 5, u64::from(link.dropped_attributes_count));
+    }
+    let mut flags = u32::from(context.trace_flags().to_u8()) | FLAG_HAS_IS_REMOTE;
+    if context.is_remote() {
+        flags |= FLAG_IS_REMOTE;
+    }
+    fixed32(out, 6, flags);
+}
+
+fn attribute_field(out: &mut Vec<u8>, field: u32, attribute: &KeyValue) {
+    key_value(out, field, attribute.key.as_str(), &attribute.value);
+}
+
+/// A `KeyValue` message as field `field`.
+fn key_value(out: &mut Vec<u8>, field: u32, name: &str, value: &Value) {
+    nested(out, field, 1, |out| {
+        string(out, 1, name);
+        nested(out, 2, 1, |out| any_value(out, value));
+    });
+}
+
+/// The fields of an `AnyValue` (a oneof: written even when zero).
+fn any_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::String(text) => string(out, 1, text.as_str()),
+        Value::Bool(flag) => varint(out, 2, u64::from(*flag)),
+        Value::I64(number) => varint(out, 3, *number as u64),
+        Value::F64(number) => fixed64(out, 4, number.to_bits()),
+        Value::Array(array) => nested(out, 5, 1, |out| {
+            // ArrayValue.values = 1, each an AnyValue.
+            let mut each = |write: &dyn Fn(&mut Vec<u8>)| nested(out, 1, 1, write);
+            match array {
+                Array::Bool(items) => items
+                    .iter()
+                    .for_each(|item| each(&|out| varint(out, 2, u64::from(*item)))),
+                Array::I64(items) => items
+                    .iter()
+                    .for_each(|item| each(&|out| varint(out, 3, *item as u64))),
+                Array::F64(items) => items
+                    .iter()
+                    .for_each(|item| each(&|out| fixed64(out, 4, item.to_bits()))),
+                Array::String(items) => items
+                    .iter()
+                    .for_each(|item| each(&|out| string(out, 1, item.as_str()))),
+                // Kinds of arrays added to the API later: as text.
+                other => each(&|out| string(out, 1, &other.to_string())),
+            }
+        }),
+        // Kinds of values added to the API later: as text.
+        other => string(out, 1, &other.to_string()),
+    }
+}
+
+fn key(out: &mut Vec<u8>, field: u32, wire_type: u8) {
+    encode_varint(u64::from(field << 3 | u32::from(wire_type)), out);
+}
+
+fn varint(out: &mut Vec<u8>, field: u32, value: u64) {
+    key(out, field, VARINT);
+    encode_varint(value, out);
+}
+
+fn fixed64(out: &mut Vec<u8>, field: u32, value: u64) {
+    key(out, field, FIXED64);
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn fixed32(out: &mut Vec<u8>, field: u32, value: u32) {
+    key(out, field, FIXED32);
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn bytes(out: &mut Vec<u8>, field: u32, value: &[u8]) {
+    key(out, field, LENGTH_DELIMITED);
+    encode_varint(value.len() as u64, out);
+    out.extend_from_slice(value);
+}
+
+fn string(out: &mut Vec<u8>, field: u32, value: &str) {
+    bytes(out, field, value.as_bytes());
+}
+
+/// An embedded message, whose length is known only once written: written
+/// after `guess` bytes kept for its length, then moved if the length took
+/// another number of bytes (rarely: `guess` fits the usual size).
+fn nested(out: &mut Vec<u8>, field: u32, guess: usize, write: impl FnOnce(&mut Vec<u8>)) {
+    key(out, field, LENGTH_DELIMITED);
+    let at = out.len();
+    out.resize(at + guess, 0);
+    write(out);
+    let length = out.len() - at - guess;
+    let needed = encoded_len_varint(length as u64);
+    if needed != guess {
+        let body = at + guess..out.len();
+        if needed > guess {
+            out.resize(out.len() + needed - guess, 0);
+        }
+        out.copy_within(body, at + needed);
+        out.truncate(at + needed + length);
+    }
+    let mut prefix = [0u8; 10];
+    let mut cursor = &mut prefix[..];
+    encode_varint(length as u64, &mut cursor);
+    out[at..at + needed].copy_from_slice(&prefix[..needed]);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::time::{Duration, SystemTime};
+
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry::{Array, KeyValue, StringValue};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{Span, Status as ProtoStatus};
+    use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+    use opentelemetry_sdk::Resource;
+    use prost::Message;
+
+    use super::*;
+    use crate::active_span::SpanIds;
+    use crate::site::SiteInfo;
+    use crate::trace::pipeline::Converter;
+    use crate::trace::span::{RecordedEvent, SpanExtra};
+
+    static FUNCTION: SiteInfo = SiteInfo::new("load_item", "shop::store", "src/store.rs", 42);
+    static BARE: SiteInfo = SiteInfo::new("handler", "", "src/main.rs", 7);
+    static REQUEST: SiteInfo = SiteInfo::new("GET", "", "", 0);
+    static SITES: [TraceSite; 3] = [
+        TraceSite {
+            name: "load_item",
+            kind: Kind::Internal,
+            info: &FUNCTION,
+        },
+        TraceSite {
+            name: "handler",
+            kind: Kind::Server,
+            info: &BARE,
+        },
+        TraceSite {
+            name: "GET",
+            kind: Kind::Client,
+            info: &REQUEST,
+        },
+    ];
+
+    /// The `n`th of a set of spans covering every field telemark fills.
+    fn record(n: usize, base: u64) -> SpanRecord {
+        let start = base - 5_000 * n as u64;
+        let mut record = SpanRecord {
+            ids: SpanIds {
+                trace_id: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10 + n as u128,
+                span_id: 0x1112_1314_1516_1718 + n as u64,
+            },
+            site: &SITES[n % SITES.len()],
+            parent_span_id: if n % 2 == 0 { 0 } else { 0xabcd + n as u64 },
+            start_ticks: start,
+            end_ticks: start + 1_000 + n as u64,
+            parent_is_remote: n % 4 == 1,
+            extra: None,
+        };
+        if n % 5 == 0 {
+            return record;
+        }
+        let attributes = vec![
+            KeyValue::new("text", format!("value {n}")),
+            KeyValue::new("static", "fixed"),
+            KeyValue::new("flag", n % 2 == 0),
+            KeyValue::new("false", false),
+            KeyValue::new("count", -(n as i64) * 1_000_000),
+            KeyValue::new("zero", 0i64),
+            KeyValue::new("ratio", 0.25 * n as f64),
+            KeyValue::new("bools", Value::Array(Array::Bool(vec![true, false]))),
+            KeyValue::new("ints", Value::Array(Array::I64(vec![1, -2, 300]))),
+            KeyValue::new("floats", Value::Array(Array::F64(vec![1.5]))),
+            KeyValue::new(
+                "texts",
+                Value::Array(Array::String(vec![StringValue::from("a"), "".into()])),
+            ),
+            KeyValue::new("long", "x".repeat(300)),
+        ];
+        let events = vec![
+            RecordedEvent {
+                name: Cow::Borrowed("exception"),
+                time: EventTime::Ticks(start + 500),
+                attributes: vec![KeyValue::new("exception.message", "boom")],
+            },
+            RecordedEvent {
+                name: Cow::Owned(format!("event {n}")),
+                time: EventTime::Wall(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+                attributes: Vec::new(),
+            },
+        ];
+        let linked = SpanContext::new(
+            TraceId::from(7u128),
+            SpanId::from(9u64),
+            TraceFlags::SAMPLED,
+            n % 3 == 0,
+            "vendor=value".parse::<TraceState>().unwrap(),
+        );
+        let mut extra = SpanExtra {
+            attributes,
+            events,
+            links: vec![opentelemetry::trace::Link::new(
+                linked,
+                vec![KeyValue::new("link.kind", "follows")],
+                3,
+            )],
+            ..SpanExtra::default()
+        };
+        if n % 3 == 0 {
+            extra.trace_state = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+                .parse::<TraceState>()
+                .unwrap();
+        }
+        match n % 4 {
+            0 => extra.outcome = Some(format!("failed {n}")),
+            1 => extra.status = Some(Status::Ok),
+            2 => {
+                extra.status = Some(Status::error("user said so"));
+            }
+            _ => {
+                extra.status = Some(Status::Ok);
+                extra.outcome = Some("ignored: Ok is final".into());
+            }
+        }
+        if n % 7 == 0 {
+            extra.name = Some(Cow::Owned(format!("renamed {n}")));
+        }
+        extra.dropped_attributes = n as u32;
+        extra.dropped_events = 2 * n as u32;
+        extra.dropped_links = 1;
+        record.extra = Some(Box::new(extra));
+        record
+    }
+
+    fn resource() -> Resource {
+        Resource::builder()
+            .with_service_name("shop")
+            .with_attribute(KeyValue::new("deployment.environment.name", "test"))
+            .with_attribute(KeyValue::new("host.cores", 2i64))
+            .build()
+    }
+
+    fn decode(request: Bytes) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest::decode(request).expect("a valid OTLP request")
+    }
+
+    /// What the OpenTelemetry SDK's OTLP exporter sends for the same span
+    /// (its status is always present; telemark leaves out an unset one).
+    fn sdk_span(record: SpanRecord, clock: &WallClock) -> Span {
+        let mut span = Span::from(Converter::new().convert(record, clock));
+        if span.status == Some(ProtoStatus::default()) {
+            span.status = None;
+        }
+        span
+    }
+
+    #[test]
+    fn spans_encode_as_the_sdk_exporter_sends_them() {
+        let clock = WallClock::now();
+        let base = crate::clock::clock().raw();
+        let resource = resource();
+        let mut encoder = TraceRequestEncoder::new(&resource);
+        let count = 40;
+        for n in 0..count {
+            encoder.add(record(n, base), &clock);
+        }
+        assert_eq!(encoder.len(), count);
+        let request = decode(encoder.take());
+        assert_eq!(encoder.len(), 0);
+
+        assert_eq!(request.resource_spans.len(), 1);
+        let resource_spans = &request.resource_spans[0];
+        let expected_resource = ResourceAttributesWithSchema::from(&resource);
+        assert_eq!(
+            resource_spans.resource.as_ref().unwrap().attributes,
+            expected_resource.attributes.0
+        );
+        assert_eq!(resource_spans.scope_spans.len(), 1);
+        let scope_spans = &resource_spans.scope_spans[0];
+        let scope = scope_spans.scope.as_ref().unwrap();
+        assert_eq!(scope.name, "telemark");
+        assert_eq!(scope.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(scope_spans.spans.len(), count);
+        for (n, span) in scope_spans.spans.iter().enumerate() {
+            assert_eq!(*span, sdk_span(record(n, base), &clock), "span {n}");
+        }
+        // Spot checks of what the comparison relies on.
+        let first = &scope_spans.spans[0];
+        assert_eq!(first.attributes[0].key, "code.function.name");
+        assert_eq!(
+            format!("{:?}", first.attributes[0].value.as_ref().unwrap().value),
+            "Some(StringValue(\"shop::store::load_item\"))"
+        );
+        assert_eq!(first.flags, 0x101, "sampled, parent known local");
+        assert_eq!(scope_spans.spans[1].flags, 0x301, "parent remote");
+        assert!(scope_spans.spans[2]
+            .attributes
+            .iter()
+            .all(|a| a.key != "code.file.path"));
+    }
+
+    #[test]
+    fn batches_start_afresh_and_sizes_cross_varint_boundaries() {
+        let clock = WallClock::now();
+        let mut encoder = TraceRequestEncoder::new(&Resource::builder_empty().build());
+        // An empty batch is a valid request with no spans.
+        let empty = decode(encoder.take());
+        assert_eq!(empty.resource_spans[0].scope_spans[0].spans.len(), 0);
+        // Spans whose lengths take 1, 2 and 3 bytes, and attributes whose
+        // own lengths take 1 and 2.
+        for length in [0, 50, 126, 127, 128, 300, 16_380, 16_383, 16_384, 20_000] {
+            let mut record = record(5, crate::clock::clock().raw());
+            record.extra = Some(Box::new(SpanExtra {
+                attributes: vec![KeyValue::new("padding", "p".repeat(length))],
+                ..SpanExtra::default()
+            }));
+            encoder.add(record, &clock);
+            let spans = decode(encoder.take()).resource_spans[0].scope_spans[0]
+                .spans
+                .clone();
+            assert_eq!(spans.len(), 1);
+            let padding = spans[0]
+                .attributes
+                .iter()
+                .find(|attribute| attribute.key == "padding")
+                .unwrap();
+            assert_eq!(
+                format!("{:?}", padding.value.as_ref().unwrap().value),
+                format!("Some(StringValue({:?}))", "p".repeat(length))
+            );
+        }
+    }
+}
