@@ -25,6 +25,7 @@ pub(crate) fn monotonic_nanos() -> u64 {
 }
 
 /// Nanoseconds since the Unix epoch (0 before it, saturating far after).
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) fn unix_nanos(time: std::time::SystemTime) -> u64 {
     time.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| {
@@ -61,6 +62,7 @@ impl WallClock {
     }
 
     /// Nanoseconds since the Unix epoch at `ticks`.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) fn unix_nanos(&self, ticks: u64) -> u64 {
         unix_nanos(self.time(ticks))
     }
