@@ -11,12 +11,26 @@
 # which under valgrind takes turns with the caller, keeps up. The async
 # cases are awaited in a tokio runtime and counted inside the loop.
 #   bash peers/instruction_counts.sh --whole-process [iterations]
+# With --whole-process --otlp, the spans are exported over OTLP/gRPC to a
+# collector (rotel, exporting to a blackhole, started by
+# peers/with_rotel.sh) instead of a counting exporter, and the OpenTelemetry
+# SDK's in_span with its batch processor and opentelemetry-otlp is counted
+# beside them (sdk_sampled). The collector's own work is not counted.
+#   bash peers/instruction_counts.sh --whole-process --otlp [iterations]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 whole=no
+otlp=no
 if [ "${1:-}" = "--whole-process" ]; then
   whole=yes
   shift
+  if [ "${1:-}" = "--otlp" ]; then
+    otlp=yes
+    shift
+    if [ -z "${OTLP_ENDPOINT:-}" ]; then
+      exec bash peers/with_rotel.sh bash "$0" --whole-process --otlp "$@"
+    fi
+  fi
 fi
 iterations=${1:-200000}
 cargo build --release -q -p telemark-peers --bin instruction_counts
@@ -28,13 +42,21 @@ program_total() {
   callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }'
 }
 
+span_cases="baseline traced_sampled traced_not_sampled stacked"
+if [ "$otlp" = yes ]; then
+  span_cases="$span_cases sdk_sampled"
+else
+  # Spans go to a counting exporter in the process.
+  unset OTLP_ENDPOINT
+fi
+
 if [ "$whole" = yes ]; then
   printf '%-26s %-18s %s\n' case instructions/call "spans exported / dropped"
   # Spans: every thread's instructions less the baseline's. Start-up (the
   # clock's calibration) varies by a few million instructions between runs:
   # about +-40 per call at the default 200,000 calls.
   base=""
-  for case in baseline traced_sampled traced_not_sampled stacked; do
+  for case in $span_cases; do
     FLUSH_EVERY=256 valgrind --tool=callgrind --callgrind-out-file="$out/$case" \
       target/release/instruction_counts "$case" "$iterations" >/dev/null 2>"$out/$case.err"
     total=$(program_total "$out/$case")

@@ -179,11 +179,14 @@ pub fn timed_with_flush(iters: u64, mut call: impl FnMut(), flush: impl Fn()) ->
 
 /// `telemark_spans_dropped_total` now.
 pub fn dropped_spans(telemetry: &telemark::Telemetry) -> u64 {
-    telemetry
-        .render_metrics()
-        .lines()
-        .find_map(|line| line.strip_prefix("telemark_spans_dropped_total "))
-        .and_then(|value| value.parse().ok())
+    counter(&telemetry.render_metrics(), "telemark_spans_dropped_total")
+}
+
+/// `name value` from a Prometheus exposition (0 when absent).
+pub fn counter(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
         .unwrap_or(0)
 }
 

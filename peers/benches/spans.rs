@@ -175,6 +175,67 @@ fn spans(c: &mut Criterion) {
     telemark::set_enabled(true);
     telemetry.shutdown();
 
+    // With OTLP_ENDPOINT (a collector's OTLP/gRPC address, as
+    // peers/with_rotel.sh gives), every span exported over OTLP as users
+    // export them, the flushes timed: telemark, then the SDK's batch
+    // processor with opentelemetry-otlp. The spans dropped are printed:
+    // a figure counts only with none.
+    if let Ok(endpoint) = std::env::var("OTLP_ENDPOINT") {
+        let telemetry = telemark::builder!()
+            .without_server()
+            .metrics_recorder(false)
+            .traces(Traces::otlp_grpc(endpoint.clone()).sampler(Sampler::AlwaysOn))
+            .start()
+            .expect("telemetry");
+        let flush = || {
+            telemetry.flush_traces(Duration::from_secs(10));
+        };
+        group.bench_function("telemark_traced_sampled_otlp_flush_timed", |b| {
+            b.iter_custom(|iters| {
+                timed_with_flush(
+                    iters,
+                    || {
+                        black_box(telemark_traced(black_box(7)));
+                    },
+                    flush,
+                )
+            })
+        });
+        let text = telemetry.render_metrics();
+        eprintln!(
+            "telemark over OTLP: spans exported {}, dropped {}",
+            telemark_peers::counter(&text, "telemark_spans_exported_total"),
+            telemark_peers::counter(&text, "telemark_spans_dropped_total"),
+        );
+        telemetry.shutdown();
+
+        let (runtime, provider, exported) = telemark_peers::sdk::otlp_provider(&endpoint);
+        let tracer = provider.tracer("bench");
+        let mut calls = 0u64;
+        group.bench_function("otel_sdk_in_span_sampled_otlp_flush_timed", |b| {
+            b.iter_custom(|iters| {
+                calls += iters;
+                timed_with_flush(
+                    iters,
+                    || {
+                        black_box(tracer.in_span("in_span", |_| baseline(black_box(7))));
+                    },
+                    || {
+                        let _ = provider.force_flush();
+                    },
+                )
+            })
+        });
+        let _ = provider.force_flush();
+        let exported = exported.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!(
+            "SDK over OTLP: spans exported {exported}, dropped {}",
+            calls.saturating_sub(exported)
+        );
+        let _ = provider.shutdown();
+        drop(runtime);
+    }
+
     // Unsampled roots: telemark with a parent-based, always-off sampler.
     let unsampled = telemark::builder!()
         .without_server()

@@ -158,6 +158,34 @@ async fn traced_async(x: u64) -> Result<u64, Refused> {
     Ok(x.wrapping_mul(31).rotate_left(7))
 }
 
+/// `iterations` calls in a span of the OpenTelemetry SDK exporting over
+/// OTLP/gRPC to `endpoint`, flushed every FLUSH_EVERY calls as telemark's
+/// cases are.
+fn sdk_sampled(endpoint: &str, iterations: u64) {
+    use telemark::opentelemetry::trace::{Tracer, TracerProvider};
+    let (runtime, provider, exported) = telemark_peers::sdk::otlp_provider(endpoint);
+    let tracer = provider.tracer("instruction_counts");
+    let flush_every: u64 = std::env::var("FLUSH_EVERY")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let mut sum = 0u64;
+    for i in 0..iterations {
+        sum = sum.wrapping_add(tracer.in_span("work", |_| baseline(black_box(i))));
+        if flush_every > 0 && (i + 1) % flush_every == 0 {
+            let _ = provider.force_flush();
+        }
+    }
+    black_box(sum);
+    let _ = provider.force_flush();
+    eprintln!(
+        "spans exported {}",
+        exported.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let _ = provider.shutdown();
+    drop(runtime);
+}
+
 /// `iterations` calls of an `async fn`, each awaited inside a tokio
 /// current-thread runtime (with timers, as services have). Not inlined:
 /// callgrind counts inside it only (`--toggle-collect`), leaving out
@@ -209,6 +237,9 @@ const CASES: &[&str] = &[
     "baseline_async",
     "breaker_async",
     "traced_async_not_sampled",
+    // The OpenTelemetry SDK's in_span with its batch processor and
+    // opentelemetry-otlp, exporting to OTLP_ENDPOINT (whole process).
+    "sdk_sampled",
 ];
 
 fn main() {
@@ -228,11 +259,24 @@ fn main() {
     } else {
         Sampler::AlwaysOn
     };
+    // With OTLP_ENDPOINT, spans are exported over OTLP/gRPC to a collector
+    // there (as users export them); else handed to a counting exporter.
+    let endpoint = std::env::var("OTLP_ENDPOINT").ok();
+    let traces = match &endpoint {
+        Some(endpoint) => Traces::otlp_grpc(endpoint.clone()),
+        None => Traces::exporter(CountingExporter),
+    };
     let telemetry = telemark::builder!()
         .without_server()
-        .traces(Traces::exporter(CountingExporter).sampler(sampler))
+        .traces(traces.sampler(sampler))
         .start()
         .expect("telemetry");
+    if case == "sdk_sampled" {
+        let endpoint = endpoint.expect("sdk_sampled exports to OTLP_ENDPOINT");
+        sdk_sampled(&endpoint, iterations);
+        telemetry.shutdown();
+        return;
+    }
     if case.ends_with("switched_off") {
         telemark::set_enabled(false);
     }
@@ -290,10 +334,13 @@ fn main() {
     // What the export thread did with the spans (whole-process counts
     // include its work: see peers/instruction_counts.sh --whole-process).
     telemetry.flush_traces(std::time::Duration::from_secs(60));
-    eprintln!(
-        "spans exported {}",
-        EXPORTED.load(std::sync::atomic::Ordering::Relaxed)
-    );
+    let exported = match endpoint {
+        Some(_) => {
+            telemark_peers::counter(&telemetry.render_metrics(), "telemark_spans_exported_total")
+        }
+        None => EXPORTED.load(std::sync::atomic::Ordering::Relaxed),
+    };
+    eprintln!("spans exported {exported}");
     if rate.is_some() {
         eprintln!("calls took {:?}", started.elapsed());
     }

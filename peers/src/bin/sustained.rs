@@ -14,16 +14,13 @@
 //! runs it against rotel at several rates.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{Tracer, TracerProvider};
-use opentelemetry_otlp::WithExportConfig;
 use telemark::opentelemetry;
-use telemark::opentelemetry_sdk::error::OTelSdkResult;
-use telemark::opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use telemark::trace::{Otlp, Sampler, Traces};
+use telemark_peers::counter;
 
 #[telemark::traced]
 #[inline(never)]
@@ -34,32 +31,6 @@ fn work(x: u64) -> u64 {
 #[inline(never)]
 fn work_untraced(x: u64) -> u64 {
     x.wrapping_mul(31).rotate_left(7)
-}
-
-/// The SDK's exporter, counting the spans it exported.
-#[derive(Debug)]
-struct Counted<E> {
-    inner: E,
-    exported: Arc<AtomicU64>,
-}
-
-impl<E: SpanExporter> SpanExporter for Counted<E> {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let spans = batch.len() as u64;
-        let result = self.inner.export(batch).await;
-        if result.is_ok() {
-            self.exported.fetch_add(spans, Ordering::Relaxed);
-        }
-        result
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
 }
 
 /// Call latencies in nanoseconds: 10 ns buckets up to 100 µs, the rest kept.
@@ -149,14 +120,6 @@ fn paced(rate: f64, seconds: f64, mut call: impl FnMut(u64)) -> Latencies {
     latencies
 }
 
-/// `name value` from a Prometheus exposition.
-fn counter(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [which, rate, seconds, endpoint] = &args[..] else {
@@ -184,28 +147,7 @@ fn main() {
             (latencies, counter(&text, "telemark_spans_exported_total"))
         }
         "sdk" => {
-            let exported = Arc::new(AtomicU64::new(0));
-            // The batch processor's thread blocks on each export; tonic's
-            // connection needs a runtime driving its I/O meanwhile.
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            let provider = {
-                let _inside = runtime.enter();
-                let exporter = opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(endpoint.clone())
-                    .build()
-                    .expect("the OTLP exporter");
-                SdkTracerProvider::builder()
-                    .with_batch_exporter(Counted {
-                        inner: exporter,
-                        exported: Arc::clone(&exported),
-                    })
-                    .build()
-            };
+            let (runtime, provider, exported) = telemark_peers::sdk::otlp_provider(endpoint);
             let tracer = provider.tracer("sustained");
             let latencies = paced(rate, seconds, |i| {
                 black_box(tracer.in_span("work", |_| work_untraced(black_box(i))));
