@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${OTLP_ENDPOINT:-}" ]; then
-  exec bash peers/with_rotel.sh bash "$0" "$@"
+  exec bash peers/with_rotel.sh bash peers/sustained.sh "$@"
 fi
 seconds=${1:-30}
 shift || true

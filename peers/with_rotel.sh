@@ -18,10 +18,17 @@ log=$(mktemp)
   --exporter blackhole >"$log" 2>&1 &
 collector=$!
 trap 'kill $collector 2>/dev/null; rm -f "$log"' EXIT
+# Ready once its gRPC port takes connections; a collector that exited
+# says why.
+listening() {
+  python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$1" 2>/dev/null
+}
 for _ in $(seq 1 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$http_port/" || true)" != "000" ] && break
+  kill -0 "$collector" 2>/dev/null || { echo "rotel exited:"; cat "$log"; exit 1; }
+  listening "$port" && break
   sleep 0.1
 done
+listening "$port" || { echo "rotel does not listen on $port:"; cat "$log"; exit 1; }
 export OTLP_ENDPOINT="http://127.0.0.1:$port"
 export OTLP_HTTP_ENDPOINT="http://127.0.0.1:$http_port"
 "$@"

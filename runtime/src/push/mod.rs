@@ -405,13 +405,18 @@ async fn export(
         None => (sending.await.ok(), None),
     };
     METRIC_EXPORTS.fetch_add(1, Relaxed);
-    // A collector that rejected points did not take the export.
-    if matches!(sent, Some(Ok(0))) {
-        // Deltas count from the last export the collector took.
-        converter.commit(state, now);
-    } else {
-        METRIC_EXPORTS_FAILED.fetch_add(1, Relaxed);
-        METRIC_POINTS_DROPPED.fetch_add(points, Relaxed);
+    match sent {
+        Some(Ok(rejected)) => {
+            // Deltas count from the last export the collector took. Points
+            // it rejected (a partial success) are lost: sending them again
+            // would count the others twice.
+            converter.commit(state, now);
+            METRIC_POINTS_DROPPED.fetch_add(rejected.min(points), Relaxed);
+        }
+        _ => {
+            METRIC_EXPORTS_FAILED.fetch_add(1, Relaxed);
+            METRIC_POINTS_DROPPED.fetch_add(points, Relaxed);
+        }
     }
     stopped
 }

@@ -375,8 +375,28 @@ pub(crate) trait Batcher: Send + 'static {
     fn flush(&mut self, deadline: Instant);
 
     /// Ends exporting: the exports under way end by `deadline` or are
-    /// abandoned.
-    fn shutdown(&mut self, deadline: Instant);
+    /// abandoned, their spans settled as dropped.
+    fn shutdown(&mut self, pipeline: &'static Pipeline, deadline: Instant);
+}
+
+/// Builds what exports (a transport, an exporter) inside `runtime`, which
+/// gRPC channels need; a failure shuts the runtime down without blocking
+/// (`start()` may be called in an async context).
+pub(crate) fn build_in<T>(
+    runtime: tokio::runtime::Runtime,
+    build: impl FnOnce() -> Result<T, TraceError>,
+) -> Result<(tokio::runtime::Runtime, T), TraceError> {
+    let built = {
+        let _context = runtime.enter();
+        build()
+    };
+    match built {
+        Ok(built) => Ok((runtime, built)),
+        Err(error) => {
+            runtime.shutdown_background();
+            Err(error)
+        }
+    }
 }
 
 /// How long an export may take: the export timeout, cut short by a
@@ -460,18 +480,7 @@ impl<E: SpanExporter + 'static> SdkBatcher<E> {
             .enable_all()
             .build()
             .map_err(TraceError::Thread)?;
-        let built = {
-            let _context = runtime.enter();
-            build_exporter()
-        };
-        let mut exporter = match built {
-            Ok(exporter) => exporter,
-            Err(error) => {
-                // Dropping a runtime inside an async context panics: not here.
-                std::thread::spawn(move || drop(runtime));
-                return Err(error);
-            }
-        };
+        let (runtime, mut exporter) = build_in(runtime, build_exporter)?;
         exporter.set_resource(resource);
         Ok(SdkBatcher {
             exporter,
@@ -521,7 +530,7 @@ impl<E: SpanExporter + 'static> Batcher for SdkBatcher<E> {
         let _ = self.exporter.force_flush();
     }
 
-    fn shutdown(&mut self, _deadline: Instant) {
+    fn shutdown(&mut self, _pipeline: &'static Pipeline, _deadline: Instant) {
         let _ = self.exporter.shutdown();
     }
 }
@@ -567,8 +576,11 @@ impl<B: Batcher> Worker<B> {
             for control in controls {
                 match control {
                     Control::Flush(done) => {
-                        self.batcher
-                            .flush(Instant::now() + self.limits.export_timeout);
+                        let now = Instant::now();
+                        let by = now
+                            .checked_add(self.limits.export_timeout)
+                            .unwrap_or(now + Duration::from_secs(3600));
+                        self.batcher.flush(by);
                         let _ = done.send(());
                     }
                     Control::Shutdown(done, by) => {
@@ -581,7 +593,7 @@ impl<B: Batcher> Worker<B> {
                             }
                         }
                         self.batcher.export(pipeline, Some(by));
-                        self.batcher.shutdown(by);
+                        self.batcher.shutdown(pipeline, by);
                         let _ = done.send(());
                         // Answer anyone still waiting, then stop.
                         for late in std::mem::take(

@@ -1,7 +1,8 @@
 //! OTLP trace requests encoded straight from span records: the protobuf
 //! bytes of an `ExportTraceServiceRequest`, written field by field into one
-//! buffer per batch. No `SpanData`, no OTLP message structs, no per-span
-//! allocation: what is the same for every span of a call site (its name,
+//! buffer per batch. No `SpanData`, no OTLP message structs, and no
+//! per-span allocation (but for a span's non-empty `tracestate`, rendered
+//! as text): what is the same for every span of a call site (its name,
 //! `code.*` attributes, kind) is read from the site's `static`, and the
 //! resource and scope are encoded once.
 //!
@@ -78,7 +79,9 @@ impl TraceRequestEncoder {
     }
 
     fn reset(&mut self) {
-        self.buffer = Vec::with_capacity(self.last_size.max(self.header_room + 4096));
+        // Sized as the last request was (at most 1 MiB more than needed).
+        let size = self.last_size.min(1 << 20).max(self.header_room + 4096);
+        self.buffer = Vec::with_capacity(size);
         self.buffer.resize(self.header_room, 0);
         self.spans = 0;
     }

@@ -9,6 +9,7 @@ pub(crate) mod tls;
 pub(crate) mod transport;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -176,8 +177,24 @@ pub(crate) struct OtlpBatcher {
     /// A permit per export under way.
     slots: Arc<tokio::sync::Semaphore>,
     max_in_flight: u32,
+    /// The exports spawned and perhaps not settled yet.
+    underway: Vec<Arc<Underway>>,
     export_timeout: Duration,
     runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// One export under way: its spans are settled once, by the export when it
+/// ends, or as dropped by a shutdown that could not wait for it.
+struct Underway {
+    count: u64,
+    settled: AtomicBool,
+}
+
+impl Underway {
+    /// Whether the caller is the one to settle the export's spans.
+    fn claim(&self) -> bool {
+        !self.settled.swap(true, Ordering::AcqRel)
+    }
 }
 
 impl OtlpBatcher {
@@ -192,21 +209,14 @@ impl OtlpBatcher {
             .enable_all()
             .build()
             .map_err(TraceError::Thread)?;
-        let built = {
-            let _context = runtime.enter();
-            Transport::new(settings, Signal::Traces)
-        };
-        let transport = match built {
-            Ok(transport) => transport,
-            Err(error) => {
-                // Dropping a runtime inside an async context panics: not here.
-                std::thread::spawn(move || drop(runtime));
-                return Err(match error.downcast::<TraceError>() {
+        let (runtime, transport) = pipeline::build_in(runtime, || {
+            Transport::new(settings, Signal::Traces).map_err(|error| {
+                match error.downcast::<TraceError>() {
                     Ok(error) => *error,
                     Err(error) => TraceError::Exporter(error),
-                });
-            }
-        };
+                }
+            })
+        })?;
         let max_in_flight = u32::try_from(limits.max_concurrent_exports)
             .unwrap_or(u32::MAX)
             .clamp(1, 1 << 16);
@@ -215,6 +225,7 @@ impl OtlpBatcher {
             transport: Arc::new(transport),
             slots: Arc::new(tokio::sync::Semaphore::new(max_in_flight as usize)),
             max_in_flight,
+            underway: Vec::new(),
             export_timeout: limits.export_timeout,
             runtime: Some(runtime),
         })
@@ -246,32 +257,48 @@ impl Batcher for OtlpBatcher {
         let count = self.encoder.len() as u64;
         let request = self.encoder.take();
         let limit = pipeline::export_limit(self.export_timeout, deadline);
-        let Some(runtime) = &self.runtime else {
+        let Some(runtime) = self.runtime.as_ref().filter(|_| !limit.is_zero()) else {
             pipeline.settle(count, count);
             return;
         };
-        let started = Instant::now();
         // A free slot, waited for no longer than the export could take.
-        let slot = runtime.block_on(async {
-            tokio::time::timeout(limit, Arc::clone(&self.slots).acquire_owned()).await
-        });
-        let Ok(Ok(slot)) = slot else {
+        let slot = match Arc::clone(&self.slots).try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            Err(_) => runtime
+                .block_on(async {
+                    tokio::time::timeout(limit, Arc::clone(&self.slots).acquire_owned()).await
+                })
+                .ok()
+                .and_then(Result::ok),
+        };
+        let Some(slot) = slot else {
             pipeline::export_ended(
                 pipeline,
                 count,
-                started,
-                Err("no export finished in time to start another".to_owned()),
+                Instant::now(),
+                Err("no export under way ended in time to start another".to_owned()),
             );
             return;
         };
+        // The export's own time starts now that it can start.
+        let within = pipeline::export_limit(self.export_timeout, deadline);
+        let underway = Arc::new(Underway {
+            count,
+            settled: AtomicBool::new(false),
+        });
+        self.underway
+            .retain(|other| !other.settled.load(Ordering::Acquire));
+        self.underway.push(Arc::clone(&underway));
         let transport = Arc::clone(&self.transport);
-        let within = limit.saturating_sub(started.elapsed());
         runtime.spawn(async move {
+            let started = Instant::now();
             let result = match tokio::time::timeout(within, transport.send(request)).await {
                 Ok(result) => result,
                 Err(_) => Err("export timed out".to_owned()),
             };
-            pipeline::export_ended(pipeline, count, started, result);
+            if underway.claim() {
+                pipeline::export_ended(pipeline, count, started, result);
+            }
             drop(slot);
         });
     }
@@ -280,10 +307,14 @@ impl Batcher for OtlpBatcher {
         self.wait_for_exports(deadline);
     }
 
-    fn shutdown(&mut self, deadline: Instant) {
+    fn shutdown(&mut self, pipeline: &'static Pipeline, deadline: Instant) {
         self.wait_for_exports(deadline);
-        // Exports still under way are abandoned (their spans are counted
-        // as dropped by the shutdown that ran out of time).
+        // Exports still under way are abandoned: their spans are dropped.
+        for underway in self.underway.drain(..) {
+            if underway.claim() {
+                pipeline.settle(underway.count, underway.count);
+            }
+        }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }

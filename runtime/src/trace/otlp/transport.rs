@@ -19,6 +19,9 @@ use tonic::transport::{Channel, Endpoint};
 use super::tls;
 use super::{OtlpCompression, OtlpProtocol, Settings, Signal};
 
+/// Who sends the requests (collectors and vendors log it).
+const USER_AGENT: &str = concat!("telemark/", env!("CARGO_PKG_VERSION"));
+
 /// Why a transport could not be built.
 pub(crate) type BuildError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -55,7 +58,8 @@ impl Transport {
             OtlpProtocol::Grpc => {
                 let endpoint = Endpoint::from_shared(settings.endpoint.clone())?
                     .timeout(settings.timeout)
-                    .connect_timeout(settings.timeout);
+                    .connect_timeout(settings.timeout)
+                    .user_agent(USER_AGENT)?;
                 #[cfg(feature = "tls")]
                 let endpoint = if settings.uses_tls() {
                     endpoint.tls_config(tls::tonic_config(settings)?)?
@@ -141,7 +145,8 @@ impl Transport {
                         .map_err(|error| format!("gzip: {error}"))?;
                 }
                 let mut builder = http::Request::post(endpoint.clone())
-                    .header(http::header::CONTENT_TYPE, "application/x-protobuf");
+                    .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+                    .header(http::header::USER_AGENT, USER_AGENT);
                 if *gzip {
                     builder = builder.header(http::header::CONTENT_ENCODING, "gzip");
                 }
