@@ -626,16 +626,27 @@ fn end_dropped(slot: &mut SpanSlot) {
 
 /// The span of an asynchronous call, started when the call starts; it
 /// becomes current during every poll of the future it instruments.
+///
+/// One word: a sampled span's record and context are boxed, so that the
+/// futures of unsampled calls (which move, whole, into their callers'
+/// futures and through the instrumenting wrappers) stay as small as the
+/// function's own.
 pub struct AsyncSpan {
     state: AsyncState,
-    /// Its future completed: the span ends normally (else as cancelled).
-    completed: bool,
 }
 
 enum AsyncState {
     Inert,
     UnsampledRoot,
-    Sampled(SpanRecord, Context),
+    Sampled(Box<SampledAsync>),
+}
+
+/// A sampled asynchronous call's span while its future runs.
+struct SampledAsync {
+    record: SpanRecord,
+    context: Context,
+    /// Its future completed: the span ends normally (else as cancelled).
+    completed: bool,
 }
 
 impl AsyncSpan {
@@ -644,18 +655,17 @@ impl AsyncSpan {
         let state = match site.map(|site| begin(site, fill)) {
             None | Some(Start::Inert) => AsyncState::Inert,
             Some(Start::UnsampledRoot) => AsyncState::UnsampledRoot,
-            Some(Start::Sampled(record, context)) => AsyncState::Sampled(record, context),
+            Some(Start::Sampled(record, context)) => sampled(record, context),
         };
-        AsyncSpan {
-            state,
-            completed: false,
-        }
+        AsyncSpan { state }
     }
 
     /// Its future completed: the span will end normally when dropped.
     #[inline]
     pub(crate) fn complete(&mut self) {
-        self.completed = true;
+        if let AsyncState::Sampled(sampled) = &mut self.state {
+            sampled.completed = true;
+        }
     }
 
     /// Makes the span current for one poll of the future it instruments,
@@ -663,8 +673,8 @@ impl AsyncSpan {
     ///
     /// # Safety
     ///
-    /// The scope must be dropped before this span moves or drops (keep it
-    /// in a local of the poll).
+    /// The scope must be dropped before this span drops (keep it in a local
+    /// of the poll).
     #[inline]
     pub(crate) unsafe fn enter_poll(&mut self) -> PollScope {
         match &mut self.state {
@@ -673,12 +683,12 @@ impl AsyncSpan {
                 UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
                 PollScope::Unsampled
             }
-            AsyncState::Sampled(record, context) => PollScope::Attached(
-                context.clone().attach(),
-                // SAFETY: the span is pinned with its future during the poll,
-                // the scope ends with the poll, and the poll reaches the span
-                // only through the active pointer.
-                unsafe { SpanRecord::activate(record) },
+            AsyncState::Sampled(sampled) => PollScope::Attached(
+                sampled.context.clone().attach(),
+                // SAFETY: the record is boxed (it does not move with the
+                // span), the scope ends with the poll, and the poll reaches
+                // the span only through the active pointer.
+                unsafe { SpanRecord::activate(&mut sampled.record) },
             ),
         }
     }
@@ -689,13 +699,15 @@ impl AsyncSpan {
     ///
     /// # Safety
     ///
-    /// The scope must be dropped before this span moves or drops, and
-    /// before any scope entered before it.
+    /// The scope must be dropped before this span drops, and before any
+    /// scope entered before it.
     #[inline]
     pub(crate) unsafe fn activate(&mut self) -> Option<ActiveScope> {
         match &mut self.state {
             // SAFETY: as this function's own contract.
-            AsyncState::Sampled(record, _) => Some(unsafe { SpanRecord::activate(record) }),
+            AsyncState::Sampled(sampled) => {
+                Some(unsafe { SpanRecord::activate(&mut sampled.record) })
+            }
             _ => None,
         }
     }
@@ -704,23 +716,46 @@ impl AsyncSpan {
     #[inline]
     pub(crate) fn record(&mut self) -> Option<&mut SpanRecord> {
         match &mut self.state {
-            AsyncState::Sampled(record, _) => Some(record),
+            AsyncState::Sampled(sampled) => Some(&mut sampled.record),
             _ => None,
         }
     }
 }
 
+/// A sampled span's state, boxed out of line (the unsampled path does not
+/// carry the allocation's code).
+#[inline(never)]
+fn sampled(record: SpanRecord, context: Context) -> AsyncState {
+    AsyncState::Sampled(Box::new(SampledAsync {
+        record,
+        context,
+        completed: false,
+    }))
+}
+
 /// Ends the span: normally if its future completed, else as cancelled (or
 /// as failed, while a panic unwinds).
 impl Drop for AsyncSpan {
+    #[inline]
     fn drop(&mut self) {
-        if let AsyncState::Sampled(record, _) =
-            std::mem::replace(&mut self.state, AsyncState::Inert)
-        {
-            // Ended abnormally if cancelled, or if recording the outcome of
-            // a completed future panicked.
-            record.end_or_count(!self.completed || std::thread::panicking());
+        if let AsyncState::Sampled(_) = self.state {
+            end_async(std::mem::replace(&mut self.state, AsyncState::Inert));
         }
+    }
+}
+
+#[inline(never)]
+fn end_async(state: AsyncState) {
+    if let AsyncState::Sampled(sampled) = state {
+        let SampledAsync {
+            record,
+            context,
+            completed,
+        } = *sampled;
+        drop(context);
+        // Ended abnormally if cancelled, or if recording the outcome of a
+        // completed future panicked.
+        record.end_or_count(!completed || std::thread::panicking());
     }
 }
 
