@@ -431,16 +431,38 @@ async fn timed_call() -> Result<(), CallError> {
 }
 
 #[test]
-fn without_a_timeout_the_call_future_carries_no_timer() {
+fn the_call_future_carries_no_timer() {
     // Every call moves its attempt into the caller's future: a timer there
-    // would be copied on each call for nothing.
+    // would be copied on each call for nothing. A timeout's timer is made
+    // (boxed) only when the body first waits: a timed attempt carries its
+    // pointer, its start and its breaker's site (24 bytes) more.
     let untimed = std::mem::size_of_val(&untimed_call());
     let timed = std::mem::size_of_val(&timed_call());
     let timer = std::mem::size_of::<tokio::time::Sleep>();
     assert!(
-        untimed + timer <= timed,
+        timed <= untimed + 24 && timed < untimed + timer,
         "untimed {untimed} bytes, timed {timed}, a tokio timer {timer}"
     );
+}
+
+#[circuit_breaker(name = "busy-first-poll", timeout = "200ms")]
+async fn busy_then_waits() -> Result<(), CallError> {
+    // Its first poll works for 300 ms before it waits (forever).
+    std::thread::sleep(Duration::from_millis(300));
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_timeout_counts_from_the_start_of_the_call() {
+    let started = std::time::Instant::now();
+    match busy_then_waits().await {
+        Err(CallError::Refused(error)) => assert!(error.is_timeout()),
+        other => panic!("{other:?}"),
+    }
+    // Timed out when it first waited, 300 ms in: not 200 ms after that.
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(450), "{elapsed:?}");
 }
 
 // ---- metrics, /status and spans --------------------------------------------

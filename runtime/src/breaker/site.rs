@@ -20,6 +20,7 @@ use super::core::Verdict;
 use super::error::{BreakerError, BreakerRegistryError};
 use super::registry::get_or_register;
 use super::retry::RetryPolicy;
+use crate::clock::clock;
 use crate::rng::random_u64;
 use crate::site::SiteInfo;
 use crate::switch::is_enabled;
@@ -251,7 +252,8 @@ pub fn judge<E>(
 }
 
 /// One attempt of an `async fn` under its breaker: the body's future,
-/// bounded by the function's `timeout`.
+/// bounded by the function's `timeout`, counted from now.
+#[inline(always)]
 pub fn attempt<F: Future>(
     site: &'static BreakerSite,
     permit: Permit<'static>,
@@ -259,7 +261,8 @@ pub fn attempt<F: Future>(
 ) -> Attempt<F> {
     Attempt {
         future,
-        timer: site.timeout.and_then(tokio_timer),
+        timer: None,
+        started: clock().raw(),
         permit: Some(permit),
         site,
     }
@@ -272,8 +275,12 @@ pin_project_lite::pin_project! {
     pub struct Attempt<F> {
         #[pin]
         future: F,
-        #[pin]
-        timer: Option<tokio::time::Sleep>,
+        // The timeout's tokio timer, made (boxed) only when the body's
+        // future first waits: an attempt that completes in its first poll
+        // makes none, and the call's future carries a pointer, not a timer.
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
+        // When the attempt started, in clock ticks.
+        started: u64,
         permit: Option<Permit<'static>>,
         site: &'static BreakerSite,
     }
@@ -291,14 +298,23 @@ impl<F: Future> Future for Attempt<F> {
             let permit = this.permit.take().expect("checked above");
             return Poll::Ready(Ok((permit, output)));
         }
-        let Some(timer) = this.timer.as_pin_mut() else {
-            return Poll::Pending;
-        };
-        if timer.poll(cx).is_pending() {
-            return Poll::Pending;
-        }
         let site = *this.site;
         let limit = site.timeout.unwrap_or_default();
+        if this.timer.is_none() {
+            // What is left of the timeout since the attempt started, in
+            // whole milliseconds (tokio's timers' resolution; a paused
+            // tokio clock then sees the timeout it was given). Without a
+            // tokio runtime with timers here, no timeout applies.
+            let nanos = clock().delta_as_nanos(*this.started, clock().raw());
+            let elapsed = Duration::from_millis(nanos / 1_000_000);
+            *this.timer = tokio_timer(limit.saturating_sub(elapsed)).map(Box::pin);
+        }
+        let Some(timer) = this.timer.as_mut() else {
+            return Poll::Pending;
+        };
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
         if let Some(permit) = this.permit.take() {
             permit.timed_out();
         }
