@@ -28,7 +28,7 @@ if [ "${1:-}" = "--whole-process" ]; then
     otlp=yes
     shift
     if [ -z "${OTLP_ENDPOINT:-}" ]; then
-      exec bash peers/with_rotel.sh bash "$0" --whole-process --otlp "$@"
+      exec bash peers/with_rotel.sh bash peers/instruction_counts.sh --whole-process --otlp "$@"
     fi
   fi
 fi
@@ -69,7 +69,7 @@ if [ "$whole" = yes ]; then
   # loop only (start-up left out, so the figure is exact), less the same
   # loop over an uninstrumented async fn.
   base=""
-  for case in baseline_async breaker_async traced_async_not_sampled; do
+  for case in baseline_async breaker_async breaker_timeout_async traced_async_not_sampled; do
     valgrind --tool=callgrind --toggle-collect='instruction_counts::awaited*' \
       --callgrind-out-file="$out/$case" \
       target/release/instruction_counts "$case" "$iterations" >/dev/null 2>&1

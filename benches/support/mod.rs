@@ -97,6 +97,23 @@ pub fn ready<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// `iters` calls of an `async fn`, each awaited inside `runtime` (as a
+/// service awaits them: the futures move into the caller's), timed inside
+/// `block_on`.
+pub fn awaited<T, F: Future<Output = T>>(
+    runtime: &tokio::runtime::Runtime,
+    iters: u64,
+    call: impl Fn(u64) -> F,
+) -> Duration {
+    runtime.block_on(async {
+        let start = Instant::now();
+        for i in 0..iters {
+            let _ = std::hint::black_box(call(std::hint::black_box(i)).await);
+        }
+        start.elapsed()
+    })
+}
+
 /// `call` with a new argument each time, for `b.iter(..)`.
 pub fn calls(call: fn(u64) -> u64) -> impl FnMut() -> u64 {
     let mut i = 0u64;

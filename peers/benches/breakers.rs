@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use failsafe::CircuitBreaker as _;
-use telemark_peers::support::{calls, contended, ready, CallError};
+use telemark_peers::support::{awaited, calls, contended, ready, CallError};
 
 /// The protected call; inlined into each case, whose own function is the
 /// unit measured.
@@ -21,6 +21,12 @@ fn work(x: u64) -> Result<u64, CallError> {
         return Err(CallError::Failed);
     }
     Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
+#[telemark::circuit_breaker(name = "peers-async-timeout", timeout = "1s")]
+#[inline(always)]
+async fn telemark_attribute_async_timeout(x: u64) -> Result<u64, CallError> {
+    work(x)
 }
 
 #[inline(never)]
@@ -160,22 +166,6 @@ async fn baseline_async_fn(x: u64) -> Result<u64, CallError> {
     work(x)
 }
 
-/// `iters` awaited calls inside a tokio current-thread runtime (with
-/// timers, as services have), timed inside it.
-fn awaited<T, F: std::future::Future<Output = T>>(
-    runtime: &tokio::runtime::Runtime,
-    iters: u64,
-    call: impl Fn(u64) -> F,
-) -> std::time::Duration {
-    runtime.block_on(async {
-        let start = std::time::Instant::now();
-        for i in 0..iters {
-            let _ = black_box(call(black_box(i)).await);
-        }
-        start.elapsed()
-    })
-}
-
 fn in_tokio(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -187,6 +177,9 @@ fn in_tokio(c: &mut Criterion) {
     });
     group.bench_function("telemark_attribute_async", |b| {
         b.iter_custom(|iters| awaited(&runtime, iters, telemark_attribute_async))
+    });
+    group.bench_function("telemark_attribute_async_with_timeout", |b| {
+        b.iter_custom(|iters| awaited(&runtime, iters, telemark_attribute_async_timeout))
     });
     group.bench_function("recloser_async", |b| {
         b.iter_custom(|iters| {

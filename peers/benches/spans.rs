@@ -18,8 +18,8 @@ use telemark::trace::{Root, Sampler};
 use telemark::Traces;
 use telemark_peers::support::NoopExporter;
 use telemark_peers::support::{
-    baseline, baseline_async, ready, timed_in_chunks, timed_in_chunks_under, timed_with_flush,
-    traced as telemark_traced, traced_async as telemark_traced_async, CallError,
+    awaited, baseline, baseline_async, ready, timed_in_chunks, timed_in_chunks_under,
+    timed_with_flush, traced as telemark_traced, traced_async as telemark_traced_async, CallError,
 };
 
 use tracing_subscriber::layer::SubscriberExt;
@@ -27,6 +27,12 @@ use tracing_subscriber::layer::SubscriberExt;
 #[tracing::instrument(skip_all)]
 #[inline(never)]
 fn tracing_instrumented(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+#[tracing::instrument(skip_all)]
+#[inline(never)]
+async fn tracing_instrumented_async(x: u64) -> u64 {
     x.wrapping_mul(31).rotate_left(7)
 }
 
@@ -188,7 +194,9 @@ fn spans(c: &mut Criterion) {
             .start()
             .expect("telemetry");
         let flush = || {
-            telemetry.flush_traces(Duration::from_secs(10));
+            if !telemetry.flush_traces(Duration::from_secs(10)) {
+                eprintln!("warning: a flush did not end within 10 s");
+            }
         };
         group.bench_function("telemark_traced_sampled_otlp_flush_timed", |b| {
             b.iter_custom(|iters| {
@@ -221,7 +229,9 @@ fn spans(c: &mut Criterion) {
                         black_box(tracer.in_span("in_span", |_| baseline(black_box(7))));
                     },
                     || {
-                        let _ = provider.force_flush();
+                        if let Err(error) = provider.force_flush() {
+                            eprintln!("warning: a flush failed: {error}");
+                        }
                     },
                 )
             })
@@ -246,6 +256,24 @@ fn spans(c: &mut Criterion) {
     group.bench_function("telemark_traced_not_sampled", |b| {
         b.iter(|| telemark_traced(black_box(7)))
     });
+    // Awaited inside a tokio runtime, as services await them (the futures
+    // move into the caller's): the unsampled async span beside the same
+    // uninstrumented async fn and `#[tracing::instrument]` without a
+    // subscriber.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    group.bench_function("baseline_async_in_tokio", |b| {
+        b.iter_custom(|iters| awaited(&runtime, iters, baseline_async))
+    });
+    group.bench_function("telemark_traced_async_not_sampled_in_tokio", |b| {
+        b.iter_custom(|iters| awaited(&runtime, iters, telemark_traced_async))
+    });
+    group.bench_function("tracing_instrument_async_no_subscriber_in_tokio", |b| {
+        b.iter_custom(|iters| awaited(&runtime, iters, tracing_instrumented_async))
+    });
+    drop(runtime);
     unsampled.shutdown();
 
     fastrace::set_reporter(NoopReporter, fastrace::collector::Config::default());

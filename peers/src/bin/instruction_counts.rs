@@ -152,6 +152,12 @@ async fn breaker_async(x: u64) -> Result<u64, Refused> {
     Ok(x.wrapping_mul(31).rotate_left(7))
 }
 
+#[telemark::circuit_breaker(name = "instructions-async-timeout", timeout = "1s")]
+#[inline(never)]
+async fn breaker_timeout_async(x: u64) -> Result<u64, Refused> {
+    Ok(x.wrapping_mul(31).rotate_left(7))
+}
+
 #[telemark::traced]
 #[inline(never)]
 async fn traced_async(x: u64) -> Result<u64, Refused> {
@@ -236,6 +242,7 @@ const CASES: &[&str] = &[
     // baseline_async (instruction_counts.sh --whole-process).
     "baseline_async",
     "breaker_async",
+    "breaker_timeout_async",
     "traced_async_not_sampled",
     // The OpenTelemetry SDK's in_span with its batch processor and
     // opentelemetry-otlp, exporting to OTLP_ENDPOINT (whole process).
@@ -283,6 +290,7 @@ fn main() {
     let asynchronous = match case.as_str() {
         "baseline_async" => Some(awaited(iterations, baseline_async)),
         "breaker_async" => Some(awaited(iterations, breaker_async)),
+        "breaker_timeout_async" => Some(awaited(iterations, breaker_timeout_async)),
         "traced_async_not_sampled" => Some(awaited(iterations, traced_async)),
         _ => None,
     };
