@@ -39,7 +39,7 @@ trap 'rm -rf "$out"' EXIT
 
 # Every thread's instructions of one run.
 program_total() {
-  callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }'
+  callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ && !found { gsub(",", "", $1); print $1; found = 1 }'
 }
 
 span_cases="baseline traced_sampled traced_not_sampled stacked"
@@ -91,5 +91,5 @@ for case in baseline counted counted_switched_off timed timed_switched_off \
   function=${case%%_*}
   callgrind_annotate --inclusive=yes "$out/$case" 2>/dev/null \
     | awk -v fn="instruction_counts::$function " -v n="$iterations" -v c="$case" '
-        index($0, fn "[") { gsub(",", "", $1); printf "%-24s %.1f\n", c, $1 / n; exit }'
+        index($0, fn "[") && !found { gsub(",", "", $1); printf "%-24s %.1f\n", c, $1 / n; found = 1 }'
 done

@@ -56,6 +56,8 @@ SECTIONS = [
         ("telemark #[traced], root not sampled", "peer_spans", "telemark_traced_not_sampled", "baseline", True),
         ("OTel SDK in_span, AlwaysOff", "peer_spans", "otel_sdk_in_span_not_sampled", "baseline", False),
         ("#[tracing::instrument], no subscriber", "peer_spans", "tracing_instrument_no_subscriber", "baseline", False),
+        ("telemark #[traced] async fn, root not sampled, awaited in tokio", "peer_spans", "telemark_traced_async_not_sampled_in_tokio", "baseline_async_in_tokio", True),
+        ("#[tracing::instrument] async fn, no subscriber, in tokio", "peer_spans", "tracing_instrument_async_no_subscriber_in_tokio", "baseline_async_in_tokio", False),
     ]),
     ("Circuit breaker, closed", [
         ("telemark #[circuit_breaker], default rules", "breaker_closed", "telemark_attribute", "baseline", True),
@@ -68,6 +70,9 @@ SECTIONS = [
         ("telemark, window, two threads", "breaker_closed_two_threads", "telemark_attribute_window", "baseline", True),
         ("recloser, two threads", "breaker_closed_two_threads", "recloser", "baseline", False),
         ("failsafe, two threads", "breaker_closed_two_threads", "failsafe", "baseline", False),
+        ("telemark #[circuit_breaker] async fn, awaited in tokio", "breaker_closed_in_tokio", "telemark_attribute_async", "baseline_async", True),
+        ("recloser AsyncRecloser, in tokio", "breaker_closed_in_tokio", "recloser_async", "baseline_async", False),
+        ("telemark, async fn with a timeout, in tokio", "breaker_closed_in_tokio", "telemark_attribute_async_with_timeout", "baseline_async", True),
     ]),
     ("Everything on one function", [
         ("telemark: all four attributes, sampled", "peer_spans", "telemark_stacked_sampled", "baseline_result", True),

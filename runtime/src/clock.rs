@@ -25,7 +25,6 @@ pub(crate) fn monotonic_nanos() -> u64 {
 }
 
 /// Nanoseconds since the Unix epoch (0 before it, saturating far after).
-#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) fn unix_nanos(time: std::time::SystemTime) -> u64 {
     time.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| {
@@ -38,7 +37,8 @@ pub(crate) fn unix_nanos(time: std::time::SystemTime) -> u64 {
 /// then, so the two clocks drift apart by little).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WallClock {
-    wall: std::time::SystemTime,
+    /// Nanoseconds since the Unix epoch at the anchor.
+    wall_nanos: u64,
     ticks: u64,
 }
 
@@ -46,24 +46,26 @@ impl WallClock {
     /// Anchored now.
     pub(crate) fn now() -> Self {
         WallClock {
-            wall: std::time::SystemTime::now(),
+            wall_nanos: unix_nanos(std::time::SystemTime::now()),
             ticks: clock().raw(),
+        }
+    }
+
+    /// Nanoseconds since the Unix epoch at `ticks`: a difference of ticks
+    /// scaled, with no calendar arithmetic.
+    #[inline]
+    pub(crate) fn unix_nanos(&self, ticks: u64) -> u64 {
+        if ticks >= self.ticks {
+            self.wall_nanos
+                .saturating_add(clock().delta_as_nanos(self.ticks, ticks))
+        } else {
+            self.wall_nanos
+                .saturating_sub(clock().delta_as_nanos(ticks, self.ticks))
         }
     }
 
     /// The wall-clock time at `ticks`.
     pub(crate) fn time(&self, ticks: u64) -> std::time::SystemTime {
-        use std::time::Duration;
-        if ticks >= self.ticks {
-            self.wall + Duration::from_nanos(clock().delta_as_nanos(self.ticks, ticks))
-        } else {
-            self.wall - Duration::from_nanos(clock().delta_as_nanos(ticks, self.ticks))
-        }
-    }
-
-    /// Nanoseconds since the Unix epoch at `ticks`.
-    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
-    pub(crate) fn unix_nanos(&self, ticks: u64) -> u64 {
-        unix_nanos(self.time(ticks))
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(self.unix_nanos(ticks))
     }
 }

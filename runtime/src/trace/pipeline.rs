@@ -258,7 +258,7 @@ impl Default for BatchLimits {
             max_export_batch_size: 512,
             scheduled_delay: Duration::from_millis(500),
             export_timeout: Duration::from_secs(10),
-            max_concurrent_exports: 2,
+            max_concurrent_exports: 4,
         }
     }
 }
@@ -547,8 +547,9 @@ impl<B: Batcher> Worker<B> {
         let mut deadline = Instant::now() + self.limits.scheduled_delay;
         // Rounds in a row that found no span: a few mean the spans stopped.
         let mut empty_rounds = QUIET_ROUNDS;
-        // Spans taken since the last nap ended, and when it ended.
-        let (mut arrived, mut awake_since) = (0u64, Instant::now());
+        // Spans taken since the last nap began (they came during the nap
+        // and the work after it), and when it began.
+        let (mut arrived, mut nap_began) = (0u64, Instant::now());
         loop {
             // A fresh wall-clock anchor for the spans converted this round.
             self.clock = WallClock::now();
@@ -616,8 +617,8 @@ impl<B: Batcher> Worker<B> {
                 empty_rounds = if arrived > 0 { 0 } else { empty_rounds + 1 };
                 let nap = if empty_rounds < QUIET_ROUNDS {
                     // Back when about POLL_SPANS more will have come, at the
-                    // rate they came since the last nap.
-                    let since = now.saturating_duration_since(awake_since);
+                    // rate they came since the last nap began.
+                    let since = now.saturating_duration_since(nap_began);
                     let rate = arrived as f64 / since.as_secs_f64().max(1e-9);
                     let due = Duration::from_secs_f64(POLL_SPANS / rate.max(1.0));
                     until_due.min(due.clamp(MIN_POLL, BUSY_POLL))
@@ -625,10 +626,10 @@ impl<B: Batcher> Worker<B> {
                     until_due
                 };
                 pipeline.parked.store(true, Ordering::Release);
+                nap_began = now;
+                arrived = 0;
                 std::thread::park_timeout(nap);
                 pipeline.parked.store(false, Ordering::Release);
-                awake_since = Instant::now();
-                arrived = 0;
             }
         }
     }

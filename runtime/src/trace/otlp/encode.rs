@@ -10,14 +10,17 @@
 //! and `common/v1/common.proto`; the unit tests decode the output with
 //! `opentelemetry-proto`'s generated types.
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
 use bytes::Bytes;
 use opentelemetry::trace::{Link, Status};
 use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::Resource;
-use prost::encoding::{encode_varint, encoded_len_varint};
+use prost::encoding::encoded_len_varint;
 
 use crate::clock::{unix_nanos, WallClock};
-use crate::trace::span::{EventTime, Kind, SpanRecord, TraceSite};
+use crate::trace::span::{EventTime, Kind, SpanExtra, SpanRecord, TraceSite};
 
 /// Protobuf wire types.
 const VARINT: u8 = 0;
@@ -46,6 +49,79 @@ pub(crate) struct TraceRequestEncoder {
     spans: usize,
     /// The size of the last request, to size the next buffer.
     last_size: usize,
+    /// Each call site's fields that are the same for all its spans, encoded
+    /// once, found by the site's address (the last one first).
+    sites: Vec<SiteFields>,
+    site_index: HashMap<usize, usize, BuildHasherDefault<AddressHasher>>,
+    last_site: Option<(usize, usize)>,
+}
+
+/// A call site's name, kind and `code.*` attributes as `Span` fields.
+struct SiteFields {
+    bytes: Box<[u8]>,
+    /// Where the name field ends: a renamed span writes its own name, then
+    /// the rest.
+    name_end: usize,
+}
+
+impl SiteFields {
+    fn new(site: &'static TraceSite) -> Self {
+        let mut bytes = Vec::new();
+        string(&mut bytes, 5, site.name);
+        let name_end = bytes.len();
+        let kind = match site.kind {
+            Kind::Internal => 1,
+            Kind::Server => 2,
+            Kind::Client => 3,
+            Kind::Producer => 4,
+            Kind::Consumer => 5,
+        };
+        varint(&mut bytes, 6, kind);
+        let info = site.info;
+        // Spans of a function carry where it is; spans of a request made by
+        // an integration (no source file) do not.
+        if !info.file.is_empty() {
+            let function = if info.module.is_empty() {
+                info.function.to_owned()
+            } else {
+                format!("{}::{}", info.module, info.function)
+            };
+            key_value(&mut bytes, 9, "code.function.name", &Value::from(function));
+            key_value(&mut bytes, 9, "code.file.path", &Value::from(info.file));
+            key_value(
+                &mut bytes,
+                9,
+                "code.line.number",
+                &Value::I64(i64::from(info.line)),
+            );
+        }
+        SiteFields {
+            bytes: bytes.into_boxed_slice(),
+            name_end,
+        }
+    }
+}
+
+/// Hashes a call site's address (a `static`'s: aligned, so its low bits
+/// are mixed in from the high ones).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_usize(&mut self, address: usize) {
+        let mixed = (address as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = mixed ^ (mixed >> 29);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl TraceRequestEncoder {
@@ -73,14 +149,20 @@ impl TraceRequestEncoder {
             buffer: Vec::new(),
             spans: 0,
             last_size: 0,
+            sites: Vec::new(),
+            site_index: HashMap::default(),
+            last_site: None,
         };
         encoder.reset();
         encoder
     }
 
     fn reset(&mut self) {
-        // Sized as the last request was (at most 1 MiB more than needed).
-        let size = self.last_size.min(1 << 20).max(self.header_room + 4096);
+        // Room for a quarter more than the last request (so that a batch
+        // like it is not copied to grow), at most 1 MiB.
+        let size = (self.last_size + self.last_size / 4)
+            .min(1 << 20)
+            .max(self.header_room + 4096);
         self.buffer = Vec::with_capacity(size);
         self.buffer.resize(self.header_room, 0);
         self.spans = 0;
@@ -94,9 +176,25 @@ impl TraceRequestEncoder {
     /// Encodes one ended span into the batch.
     pub(crate) fn add(&mut self, record: SpanRecord, clock: &WallClock) {
         self.spans += 1;
+        let address = record.site as *const TraceSite as usize;
+        let index = match self.last_site {
+            Some((last, index)) if last == address => index,
+            _ => {
+                let sites = &mut self.sites;
+                let index = *self.site_index.entry(address).or_insert_with(|| {
+                    sites.push(SiteFields::new(record.site));
+                    sites.len() - 1
+                });
+                self.last_site = Some((address, index));
+                index
+            }
+        };
+        let site = &self.sites[index];
         let out = &mut self.buffer;
+        // The fixed fields' room at once (ids, parent, times, flags).
+        out.reserve(site.bytes.len() + 80);
         // ScopeSpans.spans = 2; a span is usually 128 to 16,383 bytes long.
-        nested(out, 2, 2, |out| span(out, record, clock));
+        nested(out, 2, 2, |out| span(out, record, site, clock));
     }
 
     /// The encoded request, leaving the encoder empty for the next batch.
@@ -110,11 +208,11 @@ impl TraceRequestEncoder {
         let mut header = Vec::with_capacity(self.header_room);
         // ExportTraceServiceRequest.resource_spans = 1
         key(&mut header, 1, LENGTH_DELIMITED);
-        encode_varint(resource_spans_len as u64, &mut header);
+        put_varint(&mut header, resource_spans_len as u64);
         header.extend_from_slice(&self.resource_part);
         // ResourceSpans.scope_spans = 2
         key(&mut header, 2, LENGTH_DELIMITED);
-        encode_varint(scope_spans_len as u64, &mut header);
+        put_varint(&mut header, scope_spans_len as u64);
         header.extend_from_slice(&self.scope_part);
         let start = self.header_room - header.len();
         self.buffer[start..self.header_room].copy_from_slice(&header);
@@ -125,57 +223,42 @@ impl TraceRequestEncoder {
     }
 }
 
-fn span(out: &mut Vec<u8>, record: SpanRecord, clock: &WallClock) {
-    let site: &'static TraceSite = record.site;
-    let info = site.info;
-    let extra = record.extra.map(|extra| *extra).unwrap_or_default();
+fn span(out: &mut Vec<u8>, record: SpanRecord, site: &SiteFields, clock: &WallClock) {
     bytes(out, 1, &record.ids.trace_id.to_be_bytes());
     bytes(out, 2, &record.ids.span_id.to_be_bytes());
-    let trace_state = extra.trace_state.header();
-    if !trace_state.is_empty() {
-        string(out, 3, &trace_state);
-    }
     if record.parent_span_id != 0 {
         bytes(out, 4, &record.parent_span_id.to_be_bytes());
     }
-    string(out, 5, extra.name.as_deref().unwrap_or(site.name));
-    let kind = match site.kind {
-        Kind::Internal => 1,
-        Kind::Server => 2,
-        Kind::Client => 3,
-        Kind::Producer => 4,
-        Kind::Consumer => 5,
-    };
-    varint(out, 6, kind);
+    // The site's name (unless renamed), kind and `code.*` attributes.
+    match record
+        .extra
+        .as_deref()
+        .and_then(|extra| extra.name.as_deref())
+    {
+        Some(name) => {
+            string(out, 5, name);
+            out.extend_from_slice(&site.bytes[site.name_end..]);
+        }
+        None => out.extend_from_slice(&site.bytes),
+    }
     fixed64(out, 7, clock.unix_nanos(record.start_ticks));
     fixed64(out, 8, clock.unix_nanos(record.end_ticks));
-    // Spans of a function carry where it is; spans of a request made by an
-    // integration (no source file) do not.
-    if !info.file.is_empty() {
-        nested(out, 9, 1, |out| {
-            string(out, 1, "code.function.name");
-            nested(out, 2, 1, |out| {
-                if info.module.is_empty() {
-                    string(out, 1, info.function);
-                } else {
-                    // `module::function`, written in place.
-                    let length = info.module.len() + 2 + info.function.len();
-                    key(out, 1, LENGTH_DELIMITED);
-                    encode_varint(length as u64, out);
-                    out.extend_from_slice(info.module.as_bytes());
-                    out.extend_from_slice(b"::");
-                    out.extend_from_slice(info.function.as_bytes());
-                }
-            });
-        });
-        nested(out, 9, 1, |out| {
-            string(out, 1, "code.file.path");
-            nested(out, 2, 1, |out| string(out, 1, info.file));
-        });
-        nested(out, 9, 1, |out| {
-            string(out, 1, "code.line.number");
-            nested(out, 2, 1, |out| varint(out, 3, u64::from(info.line)));
-        });
+    if let Some(extra) = record.extra.as_deref() {
+        extra_fields(out, extra, clock);
+    }
+    let mut flags = FLAG_SAMPLED | FLAG_HAS_IS_REMOTE;
+    if record.parent_is_remote {
+        flags |= FLAG_IS_REMOTE;
+    }
+    fixed32(out, 16, flags);
+}
+
+/// What only some spans have: trace state, attributes, events, links,
+/// status, dropped counts.
+fn extra_fields(out: &mut Vec<u8>, extra: &SpanExtra, clock: &WallClock) {
+    let trace_state = extra.trace_state.header();
+    if !trace_state.is_empty() {
+        string(out, 3, &trace_state);
     }
     for attribute in &extra.attributes {
         attribute_field(out, 9, attribute);
@@ -221,11 +304,6 @@ fn span(out: &mut Vec<u8>, record: SpanRecord, clock: &WallClock) {
             varint(out, 3, code);
         });
     }
-    let mut flags = FLAG_SAMPLED | FLAG_HAS_IS_REMOTE;
-    if record.parent_is_remote {
-        flags |= FLAG_IS_REMOTE;
-    }
-    fixed32(out, 16, flags);
 }
 
 fn link(out: &mut Vec<u8>, link: &Link) {
@@ -293,28 +371,42 @@ fn any_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-fn key(out: &mut Vec<u8>, field: u32, wire_type: u8) {
-    encode_varint(u64::from(field << 3 | u32::from(wire_type)), out);
+#[inline]
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
 }
 
+#[inline]
+fn key(out: &mut Vec<u8>, field: u32, wire_type: u8) {
+    put_varint(out, u64::from(field << 3 | u32::from(wire_type)));
+}
+
+#[inline]
 fn varint(out: &mut Vec<u8>, field: u32, value: u64) {
     key(out, field, VARINT);
-    encode_varint(value, out);
+    put_varint(out, value);
 }
 
+#[inline]
 fn fixed64(out: &mut Vec<u8>, field: u32, value: u64) {
     key(out, field, FIXED64);
     out.extend_from_slice(&value.to_le_bytes());
 }
 
+#[inline]
 fn fixed32(out: &mut Vec<u8>, field: u32, value: u32) {
     key(out, field, FIXED32);
     out.extend_from_slice(&value.to_le_bytes());
 }
 
+#[inline]
 fn bytes(out: &mut Vec<u8>, field: u32, value: &[u8]) {
     key(out, field, LENGTH_DELIMITED);
-    encode_varint(value.len() as u64, out);
+    put_varint(out, value.len() as u64);
     out.extend_from_slice(value);
 }
 
@@ -328,7 +420,9 @@ fn string(out: &mut Vec<u8>, field: u32, value: &str) {
 fn nested(out: &mut Vec<u8>, field: u32, guess: usize, write: impl FnOnce(&mut Vec<u8>)) {
     key(out, field, LENGTH_DELIMITED);
     let at = out.len();
-    out.resize(at + guess, 0);
+    for _ in 0..guess {
+        out.push(0);
+    }
     write(out);
     let length = out.len() - at - guess;
     let needed = encoded_len_varint(length as u64);
@@ -340,10 +434,12 @@ fn nested(out: &mut Vec<u8>, field: u32, guess: usize, write: impl FnOnce(&mut V
         out.copy_within(body, at + needed);
         out.truncate(at + needed + length);
     }
-    let mut prefix = [0u8; 10];
-    let mut cursor = &mut prefix[..];
-    encode_varint(length as u64, &mut cursor);
-    out[at..at + needed].copy_from_slice(&prefix[..needed]);
+    let mut length = length as u64;
+    for byte in &mut out[at..at + needed] {
+        *byte = length as u8 | 0x80;
+        length >>= 7;
+    }
+    out[at + needed - 1] &= 0x7f;
 }
 
 #[cfg(test)]
