@@ -172,7 +172,8 @@ impl Pipeline {
 /// Batching limits of the export thread.
 #[derive(Debug, Clone)]
 pub struct BatchLimits {
-    /// Ended spans that may wait for export; more are dropped and counted.
+    /// Ended spans that may wait for export; more are dropped and counted
+    /// (8192 by default: a queued span takes an 88-byte slot).
     pub max_queue_size: usize,
     /// Most spans per export call.
     pub max_export_batch_size: usize,
@@ -254,7 +255,7 @@ fn count(variable: &'static str, value: &str) -> Result<usize, ConfigError> {
 impl Default for BatchLimits {
     fn default() -> Self {
         BatchLimits {
-            max_queue_size: 2048,
+            max_queue_size: 8192,
             max_export_batch_size: 512,
             scheduled_delay: Duration::from_millis(500),
             export_timeout: Duration::from_secs(10),
