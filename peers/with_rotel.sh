@@ -3,7 +3,7 @@
 # exporting what it receives to a blackhole, its gRPC address in
 # OTLP_ENDPOINT (and its HTTP one in OTLP_HTTP_ENDPOINT); stopped after.
 #   bash peers/with_rotel.sh COMMAND [ARGS...]
-#   bash peers/with_rotel.sh cargo bench -p telemark-peers --bench spans -- otlp
+#   bash peers/with_rotel.sh bash -c 'target/release/sustained telemark 100000 10 $OTLP_ENDPOINT'
 # ROTEL names rotel-agent (default: the one `pip install rotel` puts in the
 # Python found first).
 set -euo pipefail
@@ -28,7 +28,10 @@ for _ in $(seq 1 100); do
   listening "$port" && break
   sleep 0.1
 done
-listening "$port" || { echo "rotel does not listen on $port:"; cat "$log"; exit 1; }
+for wanted in "$port" "$http_port"; do
+  for _ in $(seq 1 50); do listening "$wanted" && break; sleep 0.1; done
+  listening "$wanted" || { echo "rotel does not listen on $wanted:"; cat "$log"; exit 1; }
+done
 export OTLP_ENDPOINT="http://127.0.0.1:$port"
 export OTLP_HTTP_ENDPOINT="http://127.0.0.1:$http_port"
 "$@"

@@ -299,12 +299,15 @@ impl<F: Future> Future for Attempt<F> {
             return Poll::Ready(Ok((permit, output)));
         }
         let site = *this.site;
-        let limit = site.timeout.unwrap_or_default();
+        let Some(limit) = site.timeout else {
+            return Poll::Pending;
+        };
         if this.timer.is_none() {
             // What is left of the timeout since the attempt started, in
-            // whole milliseconds (tokio's timers' resolution; a paused
-            // tokio clock then sees the timeout it was given). Without a
-            // tokio runtime with timers here, no timeout applies.
+            // whole milliseconds (tokio's timers' resolution: on a paused
+            // tokio clock, a first poll shorter than a millisecond of real
+            // time leaves the whole timeout). Without a tokio runtime with
+            // timers here, no timeout applies.
             let nanos = clock().delta_as_nanos(*this.started, clock().raw());
             let elapsed = Duration::from_millis(nanos / 1_000_000);
             *this.timer = tokio_timer(limit.saturating_sub(elapsed)).map(Box::pin);

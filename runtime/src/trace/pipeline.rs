@@ -173,7 +173,8 @@ impl Pipeline {
 #[derive(Debug, Clone)]
 pub struct BatchLimits {
     /// Ended spans that may wait for export; more are dropped and counted
-    /// (8192 by default: a queued span takes an 88-byte slot).
+    /// (8192 by default: a queued span takes a 96-byte slot, 768 KiB in
+    /// all).
     pub max_queue_size: usize,
     /// Most spans per export call.
     pub max_export_batch_size: usize,
@@ -608,13 +609,13 @@ impl<B: Batcher> Worker<B> {
                     }
                 }
             }
+            arrived += took;
             if pipeline.queue.is_empty() {
                 // While spans come, poll again soon; once none came, sleep
                 // until the batch is due (a first span after a quiet spell
                 // leaves within the schedule delay; a burst wakes it).
                 let now = Instant::now();
                 let until_due = deadline.saturating_duration_since(now);
-                arrived += took;
                 empty_rounds = if arrived > 0 { 0 } else { empty_rounds + 1 };
                 let nap = if empty_rounds < QUIET_ROUNDS {
                     // Back when about POLL_SPANS more will have come, at the
@@ -732,5 +733,21 @@ impl Converter {
             status,
             instrumentation_scope: self.scope.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SpanRecord;
+
+    #[test]
+    fn a_queued_span_takes_a_96_byte_slot() {
+        // What `BatchLimits` and the README say a queued span costs: the
+        // record (aligned as its 128-bit trace id) after the queue's 8-byte
+        // stamp, padded to that alignment.
+        let record = std::mem::size_of::<SpanRecord>();
+        let align = std::mem::align_of::<SpanRecord>();
+        assert_eq!((record, align), (80, 16));
+        assert_eq!(8usize.next_multiple_of(align) + record, 96);
     }
 }

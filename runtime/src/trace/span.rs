@@ -627,7 +627,7 @@ fn end_dropped(slot: &mut SpanSlot) {
 /// The span of an asynchronous call, started when the call starts; it
 /// becomes current during every poll of the future it instruments.
 ///
-/// One word: a sampled span's record and context are boxed, so that the
+/// Two words: a sampled span's record and context are boxed, so that the
 /// futures of unsampled calls (which move, whole, into their callers'
 /// futures and through the instrumenting wrappers) stay as small as the
 /// function's own.
@@ -673,8 +673,9 @@ impl AsyncSpan {
     ///
     /// # Safety
     ///
-    /// The scope must be dropped before this span drops (keep it in a local
-    /// of the poll).
+    /// The scope must be dropped before this span moves or drops (keep it
+    /// in a local of the poll): moving the span moves its box, which must
+    /// not happen while the active pointer into it is in use.
     #[inline]
     pub(crate) unsafe fn enter_poll(&mut self) -> PollScope {
         match &mut self.state {
@@ -699,8 +700,8 @@ impl AsyncSpan {
     ///
     /// # Safety
     ///
-    /// The scope must be dropped before this span drops, and before any
-    /// scope entered before it.
+    /// The scope must be dropped before this span moves or drops, and
+    /// before any scope entered before it.
     #[inline]
     pub(crate) unsafe fn activate(&mut self) -> Option<ActiveScope> {
         match &mut self.state {

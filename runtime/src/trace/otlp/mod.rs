@@ -280,8 +280,13 @@ impl Batcher for OtlpBatcher {
             );
             return;
         };
-        // The export's own time starts now that it can start.
+        // The export's own time starts now that it can start (none left
+        // past a shutdown's deadline: its spans are dropped).
         let within = pipeline::export_limit(self.export_timeout, deadline);
+        if within.is_zero() {
+            pipeline.settle(count, count);
+            return;
+        }
         let underway = Arc::new(Underway {
             count,
             settled: AtomicBool::new(false),
