@@ -18,7 +18,7 @@ use opentelemetry_sdk::Resource;
 
 use super::error::TraceError;
 use super::sampler::Sampler;
-use super::span::{EventTime, Kind, SpanRecord, TraceSite};
+use super::span::{EventTime, FinalStatus, Kind, SpanRecord, TraceSite};
 use crate::clock::WallClock;
 use crate::error::ConfigError;
 
@@ -660,6 +660,11 @@ impl Converter {
         let site = record.site;
         let info = site.info;
         let mut extra = record.extra.map(|extra| *extra).unwrap_or_default();
+        let status = match extra.final_status() {
+            FinalStatus::Unset => Status::Unset,
+            FinalStatus::Ok => Status::Ok,
+            FinalStatus::Error(description) => Status::error(description.to_owned()),
+        };
         // Where the span is, then its own attributes, in the record's
         // vector.
         let mut attributes = std::mem::take(&mut extra.attributes);
@@ -698,14 +703,6 @@ impl Converter {
         let mut links = SpanLinks::default();
         links.links = extra.links;
         links.dropped_count = extra.dropped_links;
-        // A status user code set to Ok is final; else the call's error
-        // (returned `Err`, panic), else the status user code set.
-        let status = match (extra.status, extra.outcome) {
-            (Some(Status::Ok), _) => Status::Ok,
-            (_, Some(description)) => Status::error(description),
-            (Some(status), None) => status,
-            (None, None) => Status::Unset,
-        };
         SpanData {
             span_context: SpanContext::new(
                 TraceId::from(record.ids.trace_id),

@@ -108,6 +108,27 @@ pub(crate) struct SpanExtra {
     pub dropped_links: u32,
 }
 
+/// A span's status as exported.
+pub(crate) enum FinalStatus<'a> {
+    Unset,
+    Ok,
+    Error(&'a str),
+}
+
+impl SpanExtra {
+    /// The status to export: `Ok` set by user code is final; else the
+    /// call's error (returned `Err`, panic); else the status user code set.
+    pub(crate) fn final_status(&self) -> FinalStatus<'_> {
+        use opentelemetry::trace::Status;
+        match (&self.status, &self.outcome) {
+            (Some(Status::Ok), _) => FinalStatus::Ok,
+            (_, Some(description)) => FinalStatus::Error(description),
+            (Some(Status::Error { description }), None) => FinalStatus::Error(description),
+            (Some(Status::Unset) | None, None) => FinalStatus::Unset,
+        }
+    }
+}
+
 impl SpanRecord {
     /// Makes the span at `this` the active one until the scope drops.
     ///

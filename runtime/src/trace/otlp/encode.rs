@@ -14,13 +14,13 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use bytes::Bytes;
-use opentelemetry::trace::{Link, Status};
+use opentelemetry::trace::{Link, TraceState};
 use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use prost::encoding::encoded_len_varint;
 
 use crate::clock::{unix_nanos, WallClock};
-use crate::trace::span::{EventTime, Kind, SpanExtra, SpanRecord, TraceSite};
+use crate::trace::span::{EventTime, FinalStatus, Kind, SpanExtra, SpanRecord, TraceSite};
 
 /// Protobuf wire types.
 const VARINT: u8 = 0;
@@ -256,10 +256,7 @@ fn span(out: &mut Vec<u8>, record: SpanRecord, site: &SiteFields, clock: &WallCl
 /// What only some spans have: trace state, attributes, events, links,
 /// status, dropped counts.
 fn extra_fields(out: &mut Vec<u8>, extra: &SpanExtra, clock: &WallClock) {
-    let trace_state = extra.trace_state.header();
-    if !trace_state.is_empty() {
-        string(out, 3, &trace_state);
-    }
+    trace_state(out, 3, &extra.trace_state);
     for attribute in &extra.attributes {
         attribute_field(out, 9, attribute);
     }
@@ -288,13 +285,10 @@ fn extra_fields(out: &mut Vec<u8>, extra: &SpanExtra, clock: &WallClock) {
     if extra.dropped_links > 0 {
         varint(out, 14, u64::from(extra.dropped_links));
     }
-    // A status user code set to Ok is final; else the call's error
-    // (returned `Err`, panic), else the status user code set.
-    let (code, message) = match (&extra.status, &extra.outcome) {
-        (Some(Status::Ok), _) => (1, ""),
-        (_, Some(description)) => (2, description.as_str()),
-        (Some(Status::Error { description }), None) => (2, description.as_ref()),
-        (Some(Status::Unset) | None, None) => (0, ""),
+    let (code, message) = match extra.final_status() {
+        FinalStatus::Unset => (0, ""),
+        FinalStatus::Ok => (1, ""),
+        FinalStatus::Error(description) => (2, description),
     };
     if code != 0 {
         nested(out, 15, 1, |out| {
@@ -310,10 +304,7 @@ fn link(out: &mut Vec<u8>, link: &Link) {
     let context = &link.span_context;
     bytes(out, 1, &context.trace_id().to_bytes());
     bytes(out, 2, &context.span_id().to_bytes());
-    let trace_state = context.trace_state().header();
-    if !trace_state.is_empty() {
-        string(out, 3, &trace_state);
-    }
+    trace_state(out, 3, context.trace_state());
     for attribute in &link.attributes {
         attribute_field(out, 4, attribute);
     }
@@ -325,6 +316,14 @@ fn link(out: &mut Vec<u8>, link: &Link) {
         flags |= FLAG_IS_REMOTE;
     }
     fixed32(out, 6, flags);
+}
+
+/// A `tracestate` header, unless empty.
+fn trace_state(out: &mut Vec<u8>, field: u32, state: &TraceState) {
+    let header = state.header();
+    if !header.is_empty() {
+        string(out, field, &header);
+    }
 }
 
 fn attribute_field(out: &mut Vec<u8>, field: u32, attribute: &KeyValue) {
@@ -447,7 +446,7 @@ mod tests {
     use std::borrow::Cow;
     use std::time::{Duration, SystemTime};
 
-    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry::trace::{SpanContext, SpanId, Status, TraceFlags, TraceId, TraceState};
     use opentelemetry::{Array, KeyValue, StringValue};
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{Span, Status as ProtoStatus};
