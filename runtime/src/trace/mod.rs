@@ -4,6 +4,8 @@
 //! - `span`: the hot path: sampling decisions, ids, the span record and the
 //!   guards generated code creates;
 //! - `sampler`: head sampling as the OpenTelemetry samplers define it;
+//! - `lane`: each thread's own ring of ended spans, read by the export
+//!   thread;
 //! - `pipeline`: the bounded queue and the export thread batching spans
 //!   (into any `opentelemetry_sdk` span exporter, or into OTLP requests),
 //!   counting every export and drop;
@@ -28,6 +30,7 @@
 mod console;
 mod current;
 pub(crate) mod error;
+mod lane;
 #[cfg(feature = "otlp")]
 pub(crate) mod otlp;
 pub(crate) mod pipeline;

@@ -1,0 +1,212 @@
+//! Spans handed over per thread: every span of many threads arrives once,
+//! an idle thread's spans leave within the schedule delay, an exited
+//! thread's spans are exported, and a shutdown that runs out of time counts
+//! the spans still in lanes as dropped (its own binary: each test installs
+//! process-wide pipelines and reads process-wide counters, one at a time).
+#![cfg(not(feature = "disable-instrumentation"))]
+
+use std::collections::HashSet;
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+
+use telemark::opentelemetry_sdk::error::OTelSdkResult;
+use telemark::opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData, SpanExporter};
+use telemark::trace::{BatchLimits, Sampler};
+use telemark::{traced, Telemetry, Traces};
+
+/// One test at a time: the pipeline and the counters are the process's.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+#[traced]
+fn step(x: u64) -> u64 {
+    x.wrapping_mul(3)
+}
+
+fn start(traces: Traces) -> Telemetry {
+    telemark::builder!()
+        .without_server()
+        .traces(traces.sampler(Sampler::AlwaysOn))
+        .start()
+        .expect("telemetry starts")
+}
+
+fn counter(telemetry: &Telemetry, name: &str) -> u64 {
+    let text = telemetry.render_metrics();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+        .parse()
+        .unwrap()
+}
+
+fn span_ids(spans: &[SpanData]) -> HashSet<u64> {
+    spans
+        .iter()
+        .map(|span| u64::from_be_bytes(span.span_context.span_id().to_bytes()))
+        .collect()
+}
+
+#[test]
+fn every_span_of_more_threads_than_lanes_arrives_once() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    // 16,384 spans of budget: 8 lanes, so 12 threads also use the shared
+    // queue; a lane (512) is smaller than one thread's spans, so a thread
+    // that outruns the export thread overflows into the queue too.
+    let exporter = InMemorySpanExporter::default();
+    let telemetry = start(
+        Traces::exporter(exporter.clone()).batch_limits(BatchLimits {
+            max_queue_size: 16_384,
+            ..BatchLimits::default()
+        }),
+    );
+    let exported_before = counter(&telemetry, "telemark_spans_exported_total");
+    let dropped_before = counter(&telemetry, "telemark_spans_dropped_total");
+    let (threads, per_thread) = (12u64, 3_000u64);
+    std::thread::scope(|scope| {
+        for thread in 0..threads {
+            scope.spawn(move || {
+                for x in 0..per_thread {
+                    step(thread * per_thread + x);
+                    if x % 500 == 0 {
+                        // Let the export thread in now and then (2 cores).
+                        std::thread::yield_now();
+                    }
+                }
+            });
+        }
+    });
+    assert!(telemetry.flush_traces(Duration::from_secs(10)));
+    let spans = exporter.get_finished_spans().unwrap();
+    let exported = counter(&telemetry, "telemark_spans_exported_total") - exported_before;
+    let dropped = counter(&telemetry, "telemark_spans_dropped_total") - dropped_before;
+    assert_eq!(
+        exported + dropped,
+        threads * per_thread,
+        "every span is exported or counted as dropped"
+    );
+    assert_eq!(
+        spans.len() as u64,
+        exported,
+        "the exporter got what was counted"
+    );
+    assert_eq!(
+        span_ids(&spans).len(),
+        spans.len(),
+        "no span was exported twice"
+    );
+    // How many are dropped depends on how often the export thread gets a
+    // core (a debug build, 12 callers, 2 cores): it is only counted.
+    assert!(exported > 0, "{exported} exported, {dropped} dropped");
+    telemetry.shutdown();
+}
+
+#[test]
+fn an_idle_threads_spans_leave_within_the_schedule_delay_and_an_exited_threads_too() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let exporter = InMemorySpanExporter::default();
+    let telemetry = start(
+        Traces::exporter(exporter.clone()).batch_limits(BatchLimits {
+            scheduled_delay: Duration::from_millis(100),
+            ..BatchLimits::default()
+        }),
+    );
+    // A thread ends three spans, then waits (alive, its lane not full): no
+    // flush is asked for; the export thread finds them on its own.
+    let (release, wait) = mpsc::channel::<()>();
+    let idle = std::thread::spawn(move || {
+        for x in 0..3 {
+            step(x);
+        }
+        let _ = wait.recv();
+    });
+    let started = Instant::now();
+    while exporter.get_finished_spans().unwrap().len() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the idle thread's spans did not leave"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    release.send(()).unwrap();
+    idle.join().unwrap();
+
+    // Twenty threads, more than the lanes, one after the other: each ends
+    // spans and exits; its lane is emptied, then retired for the next.
+    exporter.reset();
+    for thread in 0..20u64 {
+        std::thread::spawn(move || {
+            for x in 0..50 {
+                step(thread * 50 + x);
+            }
+        })
+        .join()
+        .unwrap();
+    }
+    assert!(telemetry.flush_traces(Duration::from_secs(10)));
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 1_000);
+    assert_eq!(span_ids(&spans).len(), 1_000);
+    telemetry.shutdown();
+}
+
+/// An exporter whose first export blocks its thread for two seconds (as a
+/// badly written exporter can): nothing else is exported meanwhile.
+#[derive(Debug, Default)]
+struct StuckExporter {
+    stuck_once: std::sync::atomic::AtomicBool,
+}
+
+impl SpanExporter for StuckExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        if !self
+            .stuck_once
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_shutdown_out_of_time_counts_the_spans_in_lanes_as_dropped() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let reader = telemark::builder!().without_server().start().unwrap();
+    let dropped_before = counter(&reader, "telemark_spans_dropped_total");
+    let exported_before = counter(&reader, "telemark_spans_exported_total");
+    let telemetry = start(
+        Traces::exporter(StuckExporter::default()).batch_limits(BatchLimits {
+            max_export_batch_size: 10,
+            ..BatchLimits::default()
+        }),
+    );
+    // The first ten go out in a batch that sticks; the other 290 wait in
+    // this thread's lane (512 slots).
+    for x in 0..300 {
+        step(x);
+    }
+    let started = Instant::now();
+    telemetry.shutdown_within(Duration::from_millis(500));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1_500),
+        "shutdown took {took:?}"
+    );
+    let dropped = counter(&reader, "telemark_spans_dropped_total") - dropped_before;
+    let exported = counter(&reader, "telemark_spans_exported_total") - exported_before;
+    assert_eq!(
+        (exported, dropped),
+        (0, 300),
+        "every span is counted once, as dropped"
+    );
+    // The stuck export ends later: its spans are not counted again.
+    std::thread::sleep(Duration::from_millis(2_000));
+    assert_eq!(
+        counter(&reader, "telemark_spans_exported_total") - exported_before,
+        0
+    );
+    assert_eq!(
+        counter(&reader, "telemark_spans_dropped_total") - dropped_before,
+        300
+    );
+}
