@@ -282,6 +282,9 @@ pub trait FutureSpan: Spanned + Sized {
     /// The scope must be dropped before the span moves or drops (keep it in
     /// a local of the poll).
     unsafe fn enter_poll(&mut self) -> PollScope;
+    /// Runs `poll`, one poll of the instrumented future, with the span
+    /// current.
+    fn in_poll<R>(&mut self, poll: impl FnOnce() -> R) -> R;
     /// The future completed: the span ends normally when dropped.
     fn complete(&mut self);
     /// Makes a sampled span active (for exemplars) until the scope drops.
@@ -305,6 +308,11 @@ impl FutureSpan for Off {
     }
 
     #[inline(always)]
+    fn in_poll<R>(&mut self, poll: impl FnOnce() -> R) -> R {
+        poll()
+    }
+
+    #[inline(always)]
     fn complete(&mut self) {}
 
     #[inline(always)]
@@ -323,6 +331,11 @@ impl FutureSpan for AsyncSpan {
     unsafe fn enter_poll(&mut self) -> PollScope {
         // SAFETY: as this method's own contract.
         unsafe { AsyncSpan::enter_poll(self) }
+    }
+
+    #[inline(always)]
+    fn in_poll<R>(&mut self, poll: impl FnOnce() -> R) -> R {
+        AsyncSpan::in_poll(self, poll)
     }
 
     #[inline(always)]
@@ -455,19 +468,20 @@ pin_project_lite::pin_project! {
 impl<F: Future, C, T, S: FutureSpan> Future for Instrumented<F, C, T, S> {
     type Output = (F::Output, AsyncCall<C, T, S>);
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Some(call) = this.call.as_mut() else {
             panic!("an instrumented future was polled after it completed");
         };
-        // SAFETY: a local, dropped before the call can move (below).
-        let scope = unsafe { call.span.enter_poll() };
-        let poll = {
+        let future = this.future;
+        #[cfg(feature = "caller-labels")]
+        let info = call.info;
+        let poll = call.span.in_poll(|| {
             #[cfg(feature = "caller-labels")]
-            let _current = CallerScope::enter(call.info);
-            this.future.poll(cx)
-        };
-        drop(scope);
+            let _current = CallerScope::enter(info);
+            future.poll(cx)
+        });
         match poll {
             Poll::Ready(output) => {
                 let mut call = this.call.take().expect("checked above");

@@ -20,7 +20,7 @@ use opentelemetry_sdk::Resource;
 
 use super::error::TraceError;
 use super::lane::{self, Lane, Lanes, LANE_SLOTS};
-use super::sampler::Sampler;
+use super::sampler::{Roots, Sampler};
 use super::span::{EventTime, FinalStatus, Kind, SpanRecord, TraceSite};
 use crate::clock::WallClock;
 use crate::error::ConfigError;
@@ -73,6 +73,8 @@ enum Control {
 /// What the hot path needs: the sampler, the lanes and the queue.
 pub struct Pipeline {
     pub(crate) sampler: Sampler,
+    /// How `sampler` decides roots.
+    pub(crate) roots: Roots,
     /// Ended spans, by value, in a lane of the thread that ended them (see
     /// [`lane`]): ending a span writes only that thread's cache lines.
     lanes: Lanes,
@@ -357,6 +359,7 @@ pub(crate) fn install<B: Batcher>(
     let lanes = lane::lanes_for(limits.max_queue_size);
     let capacity = (limits.max_queue_size - lanes * LANE_SLOTS).max(1);
     let pipeline: &'static Pipeline = Box::leak(Box::new(Pipeline {
+        roots: sampler.roots(),
         sampler,
         lanes: Lanes::new(lanes),
         queue: ArrayQueue::new(capacity),

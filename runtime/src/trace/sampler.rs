@@ -85,24 +85,31 @@ impl Sampler {
         Self::from_env_values(name.as_deref(), arg.as_deref())
     }
 
-    /// Whether any span at all can be sampled (false lets the hot path stop
-    /// after one check).
-    #[inline(always)]
-    pub(crate) fn may_sample(&self) -> bool {
-        !matches!(self, Sampler::AlwaysOff) && *self != Sampler::TraceIdRatio(0.0)
-    }
-
-    /// Whether deciding a root span needs its trace id (ratio samplers).
-    #[inline(always)]
-    pub(crate) fn root_needs_trace_id(&self) -> bool {
-        matches!(
-            self,
-            Sampler::TraceIdRatio(_) | Sampler::ParentBased(Root::TraceIdRatio(_))
-        )
+    /// How this sampler decides roots, worked out once per pipeline so the
+    /// hot path compares one byte.
+    pub(crate) fn roots(&self) -> Roots {
+        let ratio = |ratio: f64, none: Roots| {
+            if ratio >= 1.0 {
+                Roots::Sampled
+            } else if ratio > 0.0 {
+                Roots::ByTraceId
+            } else {
+                none
+            }
+        };
+        match *self {
+            Sampler::AlwaysOff => Roots::NothingSampled,
+            Sampler::AlwaysOn | Sampler::ParentBased(Root::AlwaysOn) => Roots::Sampled,
+            Sampler::ParentBased(Root::AlwaysOff) => Roots::Unsampled,
+            // Not parent-based: no span at all, with or without a parent.
+            Sampler::TraceIdRatio(r) => ratio(r, Roots::NothingSampled),
+            Sampler::ParentBased(Root::TraceIdRatio(r)) => ratio(r, Roots::Unsampled),
+        }
     }
 
     /// Decides a span of `trace_id`; `parent_sampled` is `Some` when the span
     /// has a (local or remote) parent.
+    #[inline]
     pub(crate) fn decide(&self, parent_sampled: Option<bool>, trace_id: u128) -> bool {
         match (self, parent_sampled) {
             (Sampler::AlwaysOn, _) => true,
@@ -116,6 +123,19 @@ impl Sampler {
             }
         }
     }
+}
+
+/// How a sampler decides root spans (no span in the current context).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Roots {
+    /// No span is sampled, root or child.
+    NothingSampled,
+    /// Roots are not sampled (children follow their parents).
+    Unsampled,
+    /// Roots are sampled.
+    Sampled,
+    /// A root is decided by its trace id (a ratio).
+    ByTraceId,
 }
 
 /// Keeps `ratio` of all trace ids, deterministically per trace id (its low
@@ -165,7 +185,43 @@ mod tests {
         assert!(sampler.decide(Some(true), 1));
         assert!(!sampler.decide(Some(false), 1));
         assert!(!sampler.decide(None, 1));
-        assert!(sampler.may_sample());
-        assert!(!Sampler::AlwaysOff.may_sample());
+    }
+
+    #[test]
+    fn the_root_rule_agrees_with_decide() {
+        let samplers = [
+            Sampler::AlwaysOn,
+            Sampler::AlwaysOff,
+            Sampler::TraceIdRatio(0.0),
+            Sampler::TraceIdRatio(0.3),
+            Sampler::TraceIdRatio(1.0),
+            Sampler::ParentBased(Root::AlwaysOn),
+            Sampler::ParentBased(Root::AlwaysOff),
+            Sampler::ParentBased(Root::TraceIdRatio(0.0)),
+            Sampler::ParentBased(Root::TraceIdRatio(0.3)),
+            Sampler::ParentBased(Root::TraceIdRatio(1.0)),
+        ];
+        for sampler in samplers {
+            let roots: Vec<bool> = (0..200u128)
+                .map(|n| sampler.decide(None, n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c)))
+                .collect();
+            let children = [true, false].map(|parent| sampler.decide(Some(parent), 7));
+            match sampler.roots() {
+                Roots::NothingSampled => {
+                    assert!(
+                        !roots.contains(&true) && children == [false, false],
+                        "{sampler:?}"
+                    )
+                }
+                Roots::Unsampled => assert!(!roots.contains(&true), "{sampler:?}"),
+                Roots::Sampled => assert!(!roots.contains(&false), "{sampler:?}"),
+                Roots::ByTraceId => {
+                    assert!(
+                        roots.contains(&true) && roots.contains(&false),
+                        "{sampler:?}"
+                    )
+                }
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::{PhantomData, PhantomPinned};
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -16,6 +17,7 @@ use opentelemetry::{Context, ContextGuard, KeyValue, Value};
 
 use super::current::RecordingSpan;
 use super::pipeline::{self, Pipeline};
+use super::sampler::Roots;
 use super::updates::{may_wait_for, take_pending_updates, Update};
 use crate::active_span::{self, ActiveScope, SpanIds};
 use crate::clock::clock;
@@ -380,18 +382,20 @@ fn begin(site: &'static TraceSite, fill: Fill<'_>) -> Start {
     let Some(pipeline) = pipeline::current() else {
         return Start::Inert;
     };
-    if !pipeline.sampler.may_sample() {
+    let roots = pipeline.roots;
+    if roots == Roots::NothingSampled {
         return Start::Inert;
     }
     // Roots are decided here, after one small look at the context, unless
-    // the sampler needs a trace id; spans that may be sampled go on below.
+    // they are sampled or decided by trace id; spans that may be sampled go
+    // on below.
     if !Context::map_current(|cx| cx.has_active_span()) {
         // Inside an unsampled root nothing is sampled, unless code inside it
         // made another span current (then that span decides, as a parent).
         if UNSAMPLED.with(Cell::get) > 0 {
             return Start::Inert;
         }
-        if !pipeline.sampler.root_needs_trace_id() && !pipeline.sampler.decide(None, 0) {
+        if roots == Roots::Unsampled {
             return Start::UnsampledRoot;
         }
     }
@@ -405,7 +409,7 @@ fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline) -> 
     let mut root_trace_id = 0u128;
     if !Context::map_current(|cx| cx.has_active_span()) {
         root_trace_id = new_trace_id();
-        if pipeline.sampler.root_needs_trace_id() && !pipeline.sampler.decide(None, root_trace_id) {
+        if pipeline.roots == Roots::ByTraceId && !pipeline.sampler.decide(None, root_trace_id) {
             return Start::UnsampledRoot;
         }
     }
@@ -529,17 +533,36 @@ pub(crate) fn with_active_record<R>(f: impl FnOnce(&mut SpanRecord) -> R) -> Opt
 /// Pinned, it cannot move while its span is active, and it is not freed
 /// before it drops; its parts drop in order: the span stops being active,
 /// then the record.
-pub struct SpanSlot(
-    Option<(Option<ActiveScope>, SpanRecord, ContextGuard)>,
-    PhantomPinned,
-);
+pub struct SpanSlot(ManuallyDrop<Option<SampledSlot>>, PhantomPinned);
+
+/// What a sampled span keeps in its slot.
+type SampledSlot = (Option<ActiveScope>, SpanRecord, ContextGuard);
 
 impl SpanSlot {
     #[allow(clippy::new_without_default)]
     #[inline(always)]
     pub const fn new() -> Self {
-        SpanSlot(None, PhantomPinned)
+        SpanSlot(ManuallyDrop::new(None), PhantomPinned)
     }
+}
+
+/// An empty slot (every call but a sampled one whose guard was leaked)
+/// drops with one inline check.
+impl Drop for SpanSlot {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            drop_filled_slot(&mut self.0);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_filled_slot(slot: &mut Option<SampledSlot>) {
+    // Its parts drop in order: the span stops being active, then the
+    // record, then the context is detached.
+    *slot = None;
 }
 
 /// The span of a synchronous call: current while the call runs, ended when
@@ -659,7 +682,9 @@ pub struct AsyncSpan {
 enum AsyncState {
     Inert,
     UnsampledRoot,
-    Sampled(Box<SampledAsync>),
+    /// Taken, and the span ended, only by `AsyncSpan`'s drop (so that an
+    /// unsampled span has no drop code beyond one check).
+    Sampled(ManuallyDrop<Box<SampledAsync>>),
 }
 
 /// A sampled asynchronous call's span while its future runs.
@@ -715,6 +740,21 @@ impl AsyncSpan {
         }
     }
 
+    /// Runs `poll`, one poll of the future the span instruments, with the
+    /// span current (as [`enter_poll`](Self::enter_poll) makes it), leaving
+    /// it when `poll` returns or unwinds.
+    #[inline(always)]
+    pub(crate) fn in_poll<R>(&mut self, poll: impl FnOnce() -> R) -> R {
+        match &mut self.state {
+            AsyncState::Inert => poll(),
+            AsyncState::UnsampledRoot => {
+                let _depth = UnsampledDepth::enter();
+                poll()
+            }
+            AsyncState::Sampled(sampled) => in_sampled_poll(sampled, poll),
+        }
+    }
+
     /// Makes the sampled span the one metrics link to (as exemplars) until
     /// the scope is dropped: for the call's counter and timer, which record
     /// after its last poll.
@@ -744,41 +784,73 @@ impl AsyncSpan {
     }
 }
 
+/// One poll inside a sampled span, out of line: the unsampled paths carry
+/// none of its code.
+#[inline(never)]
+fn in_sampled_poll<R>(sampled: &mut SampledAsync, poll: impl FnOnce() -> R) -> R {
+    // SAFETY: the record is boxed (it does not move while the box is
+    // borrowed here), and the scope drops before this returns; the poll
+    // reaches the span only through the active pointer.
+    let _active = unsafe { SpanRecord::activate(&mut sampled.record) };
+    let _attached = sampled.context.clone().attach();
+    poll()
+}
+
+/// Inside an unsampled root (one level of it) until dropped: its children
+/// are not sampled either.
+struct UnsampledDepth;
+
+impl UnsampledDepth {
+    #[inline(always)]
+    fn enter() -> Self {
+        UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
+        UnsampledDepth
+    }
+}
+
+impl Drop for UnsampledDepth {
+    #[inline(always)]
+    fn drop(&mut self) {
+        UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
+    }
+}
+
 /// A sampled span's state, boxed out of line (the unsampled path does not
 /// carry the allocation's code).
 #[inline(never)]
 fn sampled(record: SpanRecord, context: Context) -> AsyncState {
-    AsyncState::Sampled(Box::new(SampledAsync {
+    AsyncState::Sampled(ManuallyDrop::new(Box::new(SampledAsync {
         record,
         context,
         completed: false,
-    }))
+    })))
 }
 
 /// Ends the span: normally if its future completed, else as cancelled (or
 /// as failed, while a panic unwinds).
 impl Drop for AsyncSpan {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        if let AsyncState::Sampled(_) = self.state {
-            end_async(std::mem::replace(&mut self.state, AsyncState::Inert));
+        if let AsyncState::Sampled(sampled) = &mut self.state {
+            // SAFETY: taken once, here, as the span drops: never used again.
+            end_async(unsafe { ManuallyDrop::take(sampled) });
         }
     }
 }
 
+// The box is taken to be freed here, out of the caller's inline drop.
+#[allow(clippy::boxed_local)]
 #[inline(never)]
-fn end_async(state: AsyncState) {
-    if let AsyncState::Sampled(sampled) = state {
-        let SampledAsync {
-            record,
-            context,
-            completed,
-        } = *sampled;
-        drop(context);
-        // Ended abnormally if cancelled, or if recording the outcome of a
-        // completed future panicked.
-        record.end_or_count(!completed || std::thread::panicking());
-    }
+fn end_async(sampled: Box<SampledAsync>) {
+    let SampledAsync {
+        record,
+        context,
+        completed,
+    } = *sampled;
+    drop(context);
+    // Ended abnormally if cancelled, or if recording the outcome of a
+    // completed future panicked.
+    record.end_or_count(!completed || std::thread::panicking());
 }
 
 /// What one poll of an instrumented future entered; left when dropped.
