@@ -49,13 +49,14 @@ fn span_ids(spans: &[SpanData]) -> HashSet<u64> {
 #[test]
 fn every_span_of_more_threads_than_lanes_arrives_once() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    // 16,384 spans of budget: 8 lanes, so 12 threads also use the shared
-    // queue; a lane (512) is smaller than one thread's spans, so a thread
-    // that outruns the export thread overflows into the queue too.
+    // A shared queue of 8,192 comes with 8 lanes, so 4 of the 12 threads
+    // use the shared queue; a lane (512) is smaller than one thread's
+    // spans, so a thread that outruns the export thread overflows into the
+    // queue too.
     let exporter = InMemorySpanExporter::default();
     let telemetry = start(
         Traces::exporter(exporter.clone()).batch_limits(BatchLimits {
-            max_queue_size: 16_384,
+            max_queue_size: 8_192,
             ..BatchLimits::default()
         }),
     );
@@ -146,6 +147,73 @@ fn an_idle_threads_spans_leave_within_the_schedule_delay_and_an_exited_threads_t
     let spans = exporter.get_finished_spans().unwrap();
     assert_eq!(spans.len(), 1_000);
     assert_eq!(span_ids(&spans).len(), 1_000);
+    telemetry.shutdown();
+}
+
+#[traced]
+fn quiet_step(x: u64) -> u64 {
+    x + 1
+}
+
+/// Counts the spans of `quiet_step` it is given (and keeps nothing),
+/// taking a millisecond per export: slower than a thread ending spans.
+#[derive(Debug, Default, Clone)]
+struct QuietCounter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl SpanExporter for QuietCounter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        std::thread::sleep(Duration::from_millis(1));
+        let quiet = batch
+            .iter()
+            .filter(|span| span.name == "quiet_step")
+            .count();
+        self.0
+            .fetch_add(quiet as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_thread_ending_spans_without_pause_keeps_no_other_threads_waiting() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let quiet = QuietCounter::default();
+    let telemetry = start(Traces::exporter(quiet.clone()).batch_limits(BatchLimits {
+        scheduled_delay: Duration::from_millis(100),
+        ..BatchLimits::default()
+    }));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        // The busy thread gets the first lane and refills it faster than
+        // the export thread empties it.
+        let busy_stop = std::sync::Arc::clone(&stop);
+        scope.spawn(move || {
+            let mut x = 0;
+            while !busy_stop.load(std::sync::atomic::Ordering::Relaxed) {
+                x = step(x);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        // A second thread ends three spans and waits, its lane not full.
+        let (release, wait) = mpsc::channel::<()>();
+        scope.spawn(move || {
+            for x in 0..3 {
+                quiet_step(x);
+            }
+            let _ = wait.recv();
+        });
+        let started = Instant::now();
+        let mut arrived = quiet.0.load(std::sync::atomic::Ordering::Relaxed);
+        while arrived < 3 && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+            arrived = quiet.0.load(std::sync::atomic::Ordering::Relaxed);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        release.send(()).unwrap();
+        assert_eq!(
+            arrived, 3,
+            "the quiet thread's spans left while the busy one ran"
+        );
+    });
     telemetry.shutdown();
 }
 

@@ -6,9 +6,9 @@
 //! exported within the schedule delay, and a thread that exits has its lane
 //! emptied, then retired.
 //!
-//! A pipeline makes at most a fixed number of lanes (half of its queue
-//! budget, see [`lanes_for`]); threads beyond them, and a thread whose lane
-//! is full, use the pipeline's shared queue.
+//! A pipeline makes at most a fixed number of lanes (see [`lanes_for`]);
+//! threads beyond them, and a thread whose lane is full, use the pipeline's
+//! shared queue.
 
 use std::cell::{RefCell, UnsafeCell};
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -17,14 +17,15 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_utils::CachePadded;
 
-use super::pipeline::Pipeline;
+use super::pipeline::{Pipeline, SPANS_DROPPED};
 use super::span::SpanRecord;
 
 /// Span slots per lane (a power of two): 40 KiB of 80-byte records.
 pub(crate) const LANE_SLOTS: usize = 512;
 
-/// The lanes a queue budget of `max_queue_size` spans pays for: half of it,
-/// in whole lanes (none below 1,024 spans).
+/// The lanes of a pipeline whose shared queue holds `max_queue_size`
+/// spans: one per 1,024 (8 for the default 8,192; none below 1,024), so the
+/// lanes hold at most half as many spans again.
 pub(crate) fn lanes_for(max_queue_size: usize) -> usize {
     max_queue_size / 2 / LANE_SLOTS
 }
@@ -100,9 +101,12 @@ impl Lane {
 impl Drop for Lane {
     fn drop(&mut self) {
         // Spans still waiting (a lane dropped with its pipeline's last
-        // reference) are freed, not leaked.
+        // reference) are freed, not leaked, and counted as dropped.
         let tail = *self.tail.get_mut();
         let waiting = self.head.get_mut().wrapping_sub(tail);
+        if waiting > 0 {
+            SPANS_DROPPED.fetch_add(waiting as u64, Ordering::Relaxed);
+        }
         for index in 0..waiting {
             let position = tail.wrapping_add(index);
             // SAFETY: exclusive access; these slots were written, not read.

@@ -203,12 +203,12 @@ impl Pipeline {
 /// Batching limits of the export thread.
 #[derive(Debug, Clone)]
 pub struct BatchLimits {
-    /// Ended spans that may wait for export; more are dropped and counted
-    /// (8192 by default). Half of them wait in per-thread lanes of 512
-    /// spans (8 lanes by default; none below 1,024), made for the first
-    /// threads that end spans, the rest in a queue all threads share: a
-    /// waiting span takes a slot of 80 bytes in a lane, of 96 in the shared
-    /// queue (704 KiB in all by default).
+    /// Ended spans that may wait for export in the queue all threads share
+    /// (8192 by default, in 96-byte slots: 768 KiB); more are dropped and
+    /// counted. Besides, the first threads that end spans each get a lane
+    /// of their own for 512 spans (40 KiB): one thread per 1,024 of this
+    /// size (8 by default, none below 1,024), until one exits. A thread
+    /// whose lane is full uses the shared queue.
     pub max_queue_size: usize,
     /// Most spans per export call.
     pub max_export_batch_size: usize,
@@ -356,12 +356,11 @@ pub(crate) fn install<B: Batcher>(
     sampler: Sampler,
     limits: BatchLimits,
 ) -> Result<PipelineHandle, TraceError> {
-    let lanes = lane::lanes_for(limits.max_queue_size);
-    let capacity = (limits.max_queue_size - lanes * LANE_SLOTS).max(1);
+    let capacity = limits.max_queue_size.max(1);
     let pipeline: &'static Pipeline = Box::leak(Box::new(Pipeline {
         roots: sampler.roots(),
         sampler,
-        lanes: Lanes::new(lanes),
+        lanes: Lanes::new(lane::lanes_for(limits.max_queue_size)),
         queue: ArrayQueue::new(capacity),
         // Wake the exporter when a batch is ready, or the queue half full.
         control: Mutex::new(Vec::new()),
@@ -600,7 +599,7 @@ impl<B: Batcher> Worker<B> {
             // Spans ended before a flush or shutdown was asked for are queued
             // already: take them all first.
             let drain_all = !controls.is_empty();
-            let took = self.gather(pipeline, drain_all, None);
+            let took = self.gather(pipeline, None);
             if drain_all || Instant::now() >= deadline {
                 self.batcher.export(pipeline, None);
                 deadline = Instant::now() + self.limits.scheduled_delay;
@@ -617,7 +616,7 @@ impl<B: Batcher> Worker<B> {
                     }
                     Control::Shutdown(done, by) => {
                         pipeline.open.store(false, Ordering::Relaxed);
-                        self.gather(pipeline, true, Some(by));
+                        self.gather(pipeline, Some(by));
                         self.batcher.export(pipeline, Some(by));
                         self.batcher.shutdown(pipeline, by);
                         let _ = done.send(());
@@ -661,38 +660,38 @@ impl<B: Batcher> Worker<B> {
 }
 
 impl<B: Batcher> Worker<B> {
-    /// Moves waiting spans, from every lane and the shared queue, into the
-    /// batcher, exporting each full batch (by `deadline`, a shutdown's):
-    /// all of them when `drain_all`, else until a batch was exported.
+    /// Moves the spans waiting in every lane and in the shared queue into
+    /// the batcher, exporting each full batch (by `deadline`, a shutdown's).
+    /// One pass, taking from each at most what it held when the pass came
+    /// to it (a lane holds at most its size), so that a thread ending spans
+    /// faster than they are exported keeps no other thread's spans waiting.
     /// Returns how many it took.
-    fn gather(
-        &mut self,
-        pipeline: &'static Pipeline,
-        drain_all: bool,
-        deadline: Option<Instant>,
-    ) -> u64 {
+    fn gather(&mut self, pipeline: &'static Pipeline, deadline: Option<Instant>) -> u64 {
         pipeline.lanes.snapshot(&mut self.lanes);
         let batch = self.limits.max_export_batch_size.max(1);
-        let (mut took, mut exported) = (0u64, false);
+        let mut took = 0u64;
         for lane in &self.lanes {
-            while drain_all || !exported {
-                let room = batch.saturating_sub(self.batcher.len()).max(1);
+            let mut left = LANE_SLOTS;
+            while left > 0 {
+                let room = batch.saturating_sub(self.batcher.len()).clamp(1, left);
                 let (batcher, clock) = (&mut self.batcher, &self.clock);
-                let taken = lane.take(room, |record| batcher.add(record, clock));
-                pipeline
-                    .unresolved
-                    .fetch_add(taken as u64, Ordering::AcqRel);
+                let taken = lane.take(room, |record| {
+                    // Counted before it is added: a shutdown out of time
+                    // counts what the export thread holds.
+                    pipeline.unresolved.fetch_add(1, Ordering::AcqRel);
+                    batcher.add(record, clock);
+                });
                 took += taken as u64;
+                left -= taken;
                 if self.batcher.len() >= batch {
                     self.batcher.export(pipeline, deadline);
-                    exported = true;
                 }
                 if taken < room {
                     break;
                 }
             }
         }
-        while drain_all || !exported {
+        for _ in 0..pipeline.queue.len() {
             let Some(record) = pipeline.queue.pop() else {
                 break;
             };
@@ -701,7 +700,6 @@ impl<B: Batcher> Worker<B> {
             self.batcher.add(record, &self.clock);
             if self.batcher.len() >= batch {
                 self.batcher.export(pipeline, deadline);
-                exported = true;
             }
         }
         took
