@@ -116,8 +116,12 @@ impl Pipeline {
         let record = ManuallyDrop::new(record);
         if let Some(fill) = lane::offer(self, &record) {
             // The lane took the record. A sleeping export thread is woken
-            // when the lane is half full (the fill is read every 64 spans).
-            if fill >= LANE_SLOTS / 2
+            // when the lane is all but full (the fill is read every 64
+            // spans; a full lane's spans go to the shared queue, which
+            // wakes it when a batch's worth waits there): a nap that
+            // overran by 448 spans, which a rate it keeps up with does not
+            // reach.
+            if fill >= LANE_SLOTS - 64
                 && self.parked.load(Ordering::Relaxed)
                 && self.parked.swap(false, Ordering::AcqRel)
             {
