@@ -11,6 +11,8 @@
 # which under valgrind takes turns with the caller, keeps up. The async
 # cases are awaited in a tokio runtime and counted inside the loop.
 #   bash peers/instruction_counts.sh --whole-process [iterations]
+# traced_child_sampled and fastrace_sampled make each call a child of a
+# root span per 256 calls (fastrace records spans only under a root).
 # With --whole-process --otlp, the spans are exported over OTLP/gRPC to a
 # collector (rotel, exporting to a blackhole, started by
 # peers/with_rotel.sh) instead of a counting exporter, and the OpenTelemetry
@@ -42,11 +44,14 @@ program_total() {
   callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ && !found { gsub(",", "", $1); print $1; found = 1 }'
 }
 
-span_cases="baseline traced_sampled traced_not_sampled stacked"
+span_cases="baseline traced_sampled traced_not_sampled stacked traced_child_sampled"
 if [ "$otlp" = yes ]; then
   span_cases="$span_cases sdk_sampled"
 else
-  # Spans go to a counting exporter in the process.
+  # Spans go to a counting exporter in the process; fastrace's children of
+  # a root per 256 calls to a counting reporter, beside telemark's
+  # (traced_child_sampled).
+  span_cases="$span_cases fastrace_sampled"
   unset OTLP_ENDPOINT
 fi
 

@@ -164,6 +164,71 @@ async fn traced_async(x: u64) -> Result<u64, Refused> {
     Ok(x.wrapping_mul(31).rotate_left(7))
 }
 
+#[fastrace::trace]
+#[inline(never)]
+fn fastrace_traced(x: u64) -> u64 {
+    x.wrapping_mul(31).rotate_left(7)
+}
+
+/// A traced root around a chunk of calls, so that theirs are children.
+#[telemark::traced]
+#[inline(never)]
+fn traced_chunk(from: u64, to: u64) -> u64 {
+    (from..to).fold(0u64, |sum, i| sum.wrapping_add(traced(black_box(i))))
+}
+
+/// Spans fastrace reported, counted and discarded.
+static REPORTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+struct CountingReporter;
+
+impl fastrace::collector::Reporter for CountingReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        REPORTED.fetch_add(spans.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `iterations` calls, each a span that is the child of a root span made
+/// per `chunk` calls (fastrace records spans only under a root), by
+/// telemark (`traced_child_sampled`) or by fastrace with a reporter that
+/// counts and discards them (`fastrace_sampled`); each chunk's spans are
+/// flushed after it, as telemark's other cases are every FLUSH_EVERY calls.
+/// Prints the children exported (the roots left out).
+fn chunked_children(case: &str, telemetry: &telemark::Telemetry, iterations: u64, chunk: u64) {
+    use fastrace::prelude::{Span, SpanContext};
+    let mut sum = 0u64;
+    let mut roots = 0u64;
+    let mut from = 0;
+    while from < iterations {
+        let to = (from + chunk).min(iterations);
+        if case == "fastrace_sampled" {
+            {
+                let root = Span::root("chunk", SpanContext::random());
+                let _parent = root.set_local_parent();
+                for i in from..to {
+                    sum = sum.wrapping_add(fastrace_traced(black_box(i)));
+                }
+            }
+            fastrace::flush();
+        } else {
+            sum = sum.wrapping_add(traced_chunk(from, to));
+            telemetry.flush_traces(std::time::Duration::from_secs(60));
+        }
+        roots += 1;
+        from = to;
+    }
+    black_box(sum);
+    telemetry.flush_traces(std::time::Duration::from_secs(60));
+    let exported = if case == "fastrace_sampled" {
+        REPORTED.load(std::sync::atomic::Ordering::Relaxed)
+    } else if std::env::var_os("OTLP_ENDPOINT").is_some() {
+        telemark_peers::counter(&telemetry.render_metrics(), "telemark_spans_exported_total")
+    } else {
+        EXPORTED.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    eprintln!("spans exported {}", exported.saturating_sub(roots));
+}
+
 /// `iterations` calls in a span of the OpenTelemetry SDK exporting over
 /// OTLP/gRPC to `endpoint`, flushed every FLUSH_EVERY calls as telemark's
 /// cases are.
@@ -247,6 +312,10 @@ const CASES: &[&str] = &[
     // The OpenTelemetry SDK's in_span with its batch processor and
     // opentelemetry-otlp, exporting to OTLP_ENDPOINT (whole process).
     "sdk_sampled",
+    // Each call a child of a root made per FLUSH_EVERY calls (256 if
+    // unset): telemark's, and fastrace's with a counting reporter.
+    "traced_child_sampled",
+    "fastrace_sampled",
 ];
 
 fn main() {
@@ -281,6 +350,16 @@ fn main() {
     if case == "sdk_sampled" {
         let endpoint = endpoint.expect("sdk_sampled exports to OTLP_ENDPOINT");
         sdk_sampled(&endpoint, iterations);
+        telemetry.shutdown();
+        return;
+    }
+    if case == "traced_child_sampled" || case == "fastrace_sampled" {
+        fastrace::set_reporter(CountingReporter, fastrace::collector::Config::default());
+        let chunk = std::env::var("FLUSH_EVERY")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(256);
+        chunked_children(&case, &telemetry, iterations, chunk);
         telemetry.shutdown();
         return;
     }
