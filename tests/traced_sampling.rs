@@ -202,6 +202,23 @@ fn sampling_kill_switch_overflow_and_environment() {
     assert_eq!(exported(&telemetry, &exporter).len(), 2);
     telemetry.shutdown();
 
+    // A ratio outside 0..=1 (or NaN) set in code is an error, as in the
+    // environment.
+    for ratio in [f64::NAN, -0.5, 1.5] {
+        let error = telemark::builder!()
+            .without_server()
+            .traces(
+                Traces::exporter(InMemorySpanExporter::default())
+                    .sampler(Sampler::TraceIdRatio(ratio)),
+            )
+            .start()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("a ratio must be from 0 to 1"),
+            "{error}"
+        );
+    }
+
     // Not configured: no pipeline, nothing recorded, nothing panics.
     assert_eq!(root(), 2);
 

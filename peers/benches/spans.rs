@@ -286,11 +286,91 @@ fn spans(c: &mut Criterion) {
     let _ = provider.shutdown();
 }
 
+/// A span object that does nothing but carry its span context: what any
+/// span kept as the current OpenTelemetry `Context` costs at least.
+struct BareSpan(telemark::opentelemetry::trace::SpanContext);
+
+impl telemark::opentelemetry::trace::Span for BareSpan {
+    fn add_event_with_timestamp<T>(
+        &mut self,
+        _: T,
+        _: std::time::SystemTime,
+        _: Vec<telemark::opentelemetry::KeyValue>,
+    ) where
+        T: Into<std::borrow::Cow<'static, str>>,
+    {
+    }
+    fn span_context(&self) -> &telemark::opentelemetry::trace::SpanContext {
+        &self.0
+    }
+    fn is_recording(&self) -> bool {
+        true
+    }
+    fn set_attribute(&mut self, _: telemark::opentelemetry::KeyValue) {}
+    fn set_status(&mut self, _: telemark::opentelemetry::trace::Status) {}
+    fn update_name<T>(&mut self, _: T)
+    where
+        T: Into<std::borrow::Cow<'static, str>>,
+    {
+    }
+    fn add_link(
+        &mut self,
+        _: telemark::opentelemetry::trace::SpanContext,
+        _: Vec<telemark::opentelemetry::KeyValue>,
+    ) {
+    }
+    fn end_with_timestamp(&mut self, _: std::time::SystemTime) {}
+}
+
+/// What keeping each call's span the current OpenTelemetry `Context` costs
+/// by itself, whoever makes the span: a new span context made current for
+/// the call (`Context::current().with_remote_span_context(..).attach()`,
+/// one allocation), and a span object made current (`with_span(..)`, the
+/// SDK's and telemark's way, so that `Context::current().span()` reaches
+/// the span: two allocations). The floor under any sampled span that stays
+/// the current `Context`.
+fn context_floor(c: &mut Criterion) {
+    use telemark::opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use telemark::opentelemetry::Context;
+    let mut group = c.benchmark_group("otel_context_floor");
+    let mut next = 1u64;
+    let mut span_context = move || {
+        next = next.wrapping_add(0x9e37_79b9_7f4a_7c15) | 1;
+        SpanContext::new(
+            TraceId::from(u128::from(next) << 1 | 1),
+            SpanId::from(next),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        )
+    };
+    group.bench_function("baseline", |b| b.iter(|| baseline(black_box(7))));
+    group.bench_function("span_context_current", |b| {
+        b.iter(|| {
+            let _current = Context::current()
+                .with_remote_span_context(span_context())
+                .attach();
+            baseline(black_box(7))
+        })
+    });
+    group.bench_function("span_object_current", |b| {
+        b.iter(|| {
+            let _current = Context::current()
+                .with_span(BareSpan(span_context()))
+                .attach();
+            baseline(black_box(7))
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = spans
+    targets = spans, context_floor
 }
 criterion_main!(benches);

@@ -15,7 +15,8 @@ pub enum Sampler {
     AlwaysOn,
     /// No span.
     AlwaysOff,
-    /// A fixed fraction of traces, decided from the trace id.
+    /// A fixed fraction of traces, decided from the trace id (from 0 to 1:
+    /// another value is an error when telemetry starts).
     TraceIdRatio(f64),
     /// Follow the parent's decision; decide roots with the inner sampler.
     /// (The default: parent-based, always on.)
@@ -29,7 +30,7 @@ pub enum Root {
     AlwaysOn,
     /// Sample no root.
     AlwaysOff,
-    /// Sample this fraction of roots.
+    /// Sample this fraction of roots (from 0 to 1).
     TraceIdRatio(f64),
 }
 
