@@ -5,6 +5,9 @@
 //! process-wide pipelines and reads process-wide counters, one at a time).
 #![cfg(not(feature = "disable-instrumentation"))]
 
+mod common;
+use common::rendered_counter;
+
 use std::collections::HashSet;
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,15 +33,6 @@ fn start(traces: Traces) -> Telemetry {
         .expect("telemetry starts")
 }
 
-fn counter(telemetry: &Telemetry, name: &str) -> u64 {
-    let text = telemetry.render_metrics();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} in {text}"))
-        .parse()
-        .unwrap()
-}
-
 fn span_ids(spans: &[SpanData]) -> HashSet<u64> {
     spans
         .iter()
@@ -60,8 +54,8 @@ fn every_span_of_more_threads_than_lanes_arrives_once() {
             ..BatchLimits::default()
         }),
     );
-    let exported_before = counter(&telemetry, "telemark_spans_exported_total");
-    let dropped_before = counter(&telemetry, "telemark_spans_dropped_total");
+    let exported_before = rendered_counter(&telemetry, "telemark_spans_exported_total");
+    let dropped_before = rendered_counter(&telemetry, "telemark_spans_dropped_total");
     let (threads, per_thread) = (12u64, 3_000u64);
     std::thread::scope(|scope| {
         for thread in 0..threads {
@@ -78,8 +72,8 @@ fn every_span_of_more_threads_than_lanes_arrives_once() {
     });
     assert!(telemetry.flush_traces(Duration::from_secs(10)));
     let spans = exporter.get_finished_spans().unwrap();
-    let exported = counter(&telemetry, "telemark_spans_exported_total") - exported_before;
-    let dropped = counter(&telemetry, "telemark_spans_dropped_total") - dropped_before;
+    let exported = rendered_counter(&telemetry, "telemark_spans_exported_total") - exported_before;
+    let dropped = rendered_counter(&telemetry, "telemark_spans_dropped_total") - dropped_before;
     assert_eq!(
         exported + dropped,
         threads * per_thread,
@@ -240,8 +234,8 @@ impl SpanExporter for StuckExporter {
 fn a_shutdown_out_of_time_counts_the_spans_in_lanes_as_dropped() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let reader = telemark::builder!().without_server().start().unwrap();
-    let dropped_before = counter(&reader, "telemark_spans_dropped_total");
-    let exported_before = counter(&reader, "telemark_spans_exported_total");
+    let dropped_before = rendered_counter(&reader, "telemark_spans_dropped_total");
+    let exported_before = rendered_counter(&reader, "telemark_spans_exported_total");
     let telemetry = start(
         Traces::exporter(StuckExporter::default()).batch_limits(BatchLimits {
             max_export_batch_size: 10,
@@ -260,8 +254,8 @@ fn a_shutdown_out_of_time_counts_the_spans_in_lanes_as_dropped() {
         took < Duration::from_millis(1_500),
         "shutdown took {took:?}"
     );
-    let dropped = counter(&reader, "telemark_spans_dropped_total") - dropped_before;
-    let exported = counter(&reader, "telemark_spans_exported_total") - exported_before;
+    let dropped = rendered_counter(&reader, "telemark_spans_dropped_total") - dropped_before;
+    let exported = rendered_counter(&reader, "telemark_spans_exported_total") - exported_before;
     assert_eq!(
         (exported, dropped),
         (0, 300),
@@ -270,11 +264,11 @@ fn a_shutdown_out_of_time_counts_the_spans_in_lanes_as_dropped() {
     // The stuck export ends later: its spans are not counted again.
     std::thread::sleep(Duration::from_millis(2_000));
     assert_eq!(
-        counter(&reader, "telemark_spans_exported_total") - exported_before,
+        rendered_counter(&reader, "telemark_spans_exported_total") - exported_before,
         0
     );
     assert_eq!(
-        counter(&reader, "telemark_spans_dropped_total") - dropped_before,
+        rendered_counter(&reader, "telemark_spans_dropped_total") - dropped_before,
         300
     );
 }

@@ -3,6 +3,9 @@
 //! after the other).
 #![cfg(not(feature = "disable-instrumentation"))]
 
+mod common;
+use common::rendered_counter;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -57,15 +60,6 @@ fn start(traces: Traces) -> Telemetry {
 fn exported(telemetry: &Telemetry, exporter: &InMemorySpanExporter) -> Vec<SpanData> {
     assert!(telemetry.flush_traces(Duration::from_secs(5)));
     exporter.get_finished_spans().unwrap()
-}
-
-fn counter(telemetry: &Telemetry, name: &str) -> u64 {
-    let text = telemetry.render_metrics();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} in {text}"))
-        .parse()
-        .unwrap()
 }
 
 /// An exporter slow enough for the queue to overflow.
@@ -232,14 +226,15 @@ fn sampling_kill_switch_overflow_and_environment() {
                 ..BatchLimits::default()
             }),
     );
-    let exported_before = counter(&telemetry, "telemark_spans_exported_total");
-    let dropped_before = counter(&telemetry, "telemark_spans_dropped_total");
+    let exported_before = rendered_counter(&telemetry, "telemark_spans_exported_total");
+    let dropped_before = rendered_counter(&telemetry, "telemark_spans_dropped_total");
     for _ in 0..100 {
         child();
     }
     assert!(telemetry.flush_traces(Duration::from_secs(10)));
-    let exported_now = counter(&telemetry, "telemark_spans_exported_total") - exported_before;
-    let dropped_now = counter(&telemetry, "telemark_spans_dropped_total") - dropped_before;
+    let exported_now =
+        rendered_counter(&telemetry, "telemark_spans_exported_total") - exported_before;
+    let dropped_now = rendered_counter(&telemetry, "telemark_spans_dropped_total") - dropped_before;
     assert_eq!(
         exported_now + dropped_now,
         100,

@@ -225,3 +225,14 @@ where
         std::future::ready(Ok((self.0)(request)))
     }
 }
+
+/// An unlabeled counter's value as `telemetry` renders it, such as
+/// `telemark_spans_dropped_total`.
+pub fn rendered_counter(telemetry: &telemark::Telemetry, name: &str) -> u64 {
+    let text = telemetry.render_metrics();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+        .parse()
+        .unwrap()
+}
