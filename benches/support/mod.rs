@@ -145,9 +145,12 @@ pub fn contended<R>(call: fn(u64) -> u64, measure: impl FnOnce() -> R) -> R {
     result
 }
 
-/// Times `iters` calls in chunks that fit the span queue, flushing it
-/// between chunks outside the timed region: every timed call really queues
-/// its span (none is dropped because the export thread fell behind).
+/// Times `iters` calls in chunks that fit the span queue, each chunk's
+/// flush timed with it: every timed call really queues its span (none is
+/// dropped because the export thread fell behind), and what the export
+/// thread does with the spans counts as far as the caller waits for it (it
+/// runs beside the caller, on another core when there is one). Nothing is
+/// left outside the timed region.
 pub fn timed_in_chunks(iters: u64, call: impl FnMut(), flush: impl Fn()) -> Duration {
     timed_in_chunks_under(iters, |chunk| chunk(), call, flush)
 }
@@ -160,34 +163,15 @@ pub fn timed_in_chunks_under(
     mut call: impl FnMut(),
     flush: impl Fn(),
 ) -> Duration {
-    let mut total = Duration::ZERO;
+    let start = Instant::now();
     let mut left = iters;
     while left > 0 {
         let chunk = left.min(1024);
-        let start = Instant::now();
         parent(&mut || {
             for _ in 0..chunk {
                 call();
             }
         });
-        total += start.elapsed();
-        left -= chunk;
-        flush();
-    }
-    total
-}
-
-/// As [`timed_in_chunks`], with each chunk's flush inside the timed region:
-/// what a process pays per span when every span is exported, the export
-/// thread's work included as far as the caller waits for it.
-pub fn timed_with_flush(iters: u64, mut call: impl FnMut(), flush: impl Fn()) -> Duration {
-    let start = Instant::now();
-    let mut left = iters;
-    while left > 0 {
-        let chunk = left.min(1024);
-        for _ in 0..chunk {
-            call();
-        }
         left -= chunk;
         flush();
     }

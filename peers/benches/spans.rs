@@ -4,7 +4,8 @@
 //! and not, sync and async; and every telemark attribute stacked on one
 //! function, on and switched off. Spans are exported in batches to exporters
 //! that discard them, measured in the same run against the same
-//! uninstrumented function.
+//! uninstrumented function. Sampled spans are timed in chunks of 1,024
+//! calls, each chunk's flush (its spans' export) inside the timed region.
 //!
 //! `cargo bench -p telemark-peers --bench spans`
 
@@ -18,8 +19,9 @@ use telemark::trace::{Root, Sampler};
 use telemark::Traces;
 use telemark_peers::support::NoopExporter;
 use telemark_peers::support::{
-    awaited, baseline, baseline_async, ready, timed_in_chunks, timed_in_chunks_under,
-    timed_with_flush, traced as telemark_traced, traced_async as telemark_traced_async, CallError,
+    awaited, baseline, baseline_async, dropped_spans, ready, timed_in_chunks,
+    timed_in_chunks_under, traced as telemark_traced, traced_async as telemark_traced_async,
+    CallError,
 };
 
 use tracing_subscriber::layer::SubscriberExt;
@@ -73,14 +75,14 @@ impl fastrace::collector::Reporter for NoopReporter {
 }
 
 /// `timed_in_chunks` for fastrace: each chunk runs under a root span (its
-/// one span per chunk is part of the cost), reported between chunks.
+/// one span per chunk is part of the cost), its spans reported after it
+/// (`fastrace::flush`), inside the timed region.
 fn fastrace_in_chunks(iters: u64, mut call: impl FnMut()) -> Duration {
     use fastrace::prelude::{Span, SpanContext};
-    let mut total = Duration::ZERO;
+    let start = Instant::now();
     let mut left = iters;
     while left > 0 {
         let chunk = left.min(1024);
-        let start = Instant::now();
         {
             let root = Span::root("chunk", SpanContext::random());
             let _parent = root.set_local_parent();
@@ -88,11 +90,10 @@ fn fastrace_in_chunks(iters: u64, mut call: impl FnMut()) -> Duration {
                 call();
             }
         }
-        total += start.elapsed();
         left -= chunk;
         fastrace::flush();
     }
-    total
+    start.elapsed()
 }
 
 /// A span around a chunk of calls, so theirs are children (as fastrace's
@@ -124,6 +125,9 @@ fn spans(c: &mut Criterion) {
     let flush = || {
         telemetry.flush_traces(Duration::from_secs(10));
     };
+    // Spans dropped while the sampled cases ran (a figure counts only if
+    // none was).
+    let dropped_before = dropped_spans(&telemetry);
     let chunked = |name: &str, group: &mut criterion::BenchmarkGroup<'_, _>, call: &dyn Fn()| {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| timed_in_chunks(iters, call, flush))
@@ -131,18 +135,6 @@ fn spans(c: &mut Criterion) {
     };
     chunked("telemark_traced_sampled", &mut group, &|| {
         black_box(telemark_traced(black_box(7)));
-    });
-    // The flushes timed too: every span's export is in the figure.
-    group.bench_function("telemark_traced_sampled_flush_timed", |b| {
-        b.iter_custom(|iters| {
-            timed_with_flush(
-                iters,
-                || {
-                    black_box(telemark_traced(black_box(7)));
-                },
-                flush,
-            )
-        })
     });
     group.bench_function("telemark_traced_child_sampled", |b| {
         b.iter_custom(|iters| {
@@ -179,6 +171,10 @@ fn spans(c: &mut Criterion) {
         let _ = black_box(telemark_stacked(black_box(7)));
     });
     telemark::set_enabled(true);
+    eprintln!(
+        "spans dropped while measuring sampled #[traced]: {}",
+        dropped_spans(&telemetry) - dropped_before
+    );
     telemetry.shutdown();
 
     // Unsampled roots: telemark with a parent-based, always-off sampler.
@@ -244,17 +240,6 @@ fn spans(c: &mut Criterion) {
     });
     let _ = off.shutdown();
 
-    group.bench_function("otel_sdk_in_span_sampled_flush_timed", |b| {
-        b.iter_custom(|iters| {
-            timed_with_flush(
-                iters,
-                || {
-                    black_box(tracer.in_span("in_span", |_| baseline(black_box(7))));
-                },
-                sdk_flush,
-            )
-        })
-    });
     group.bench_function("otel_sdk_in_span_sampled", |b| {
         b.iter_custom(|iters| {
             timed_in_chunks(
