@@ -126,7 +126,8 @@ fn an_idle_threads_spans_leave_within_the_schedule_delay_and_an_exited_threads_t
     idle.join().unwrap();
 
     // Twenty threads, more than the lanes, one after the other: each ends
-    // spans and exits; its lane is emptied, then retired for the next.
+    // spans and exits, and none of its spans is lost (whether it had a
+    // lane or the shared queue; lane retirement is unit-tested in lane.rs).
     exporter.reset();
     for thread in 0..20u64 {
         std::thread::spawn(move || {
@@ -212,10 +213,12 @@ fn a_thread_ending_spans_without_pause_keeps_no_other_threads_waiting() {
 }
 
 /// An exporter whose first export blocks its thread for two seconds (as a
-/// badly written exporter can): nothing else is exported meanwhile.
+/// badly written exporter can): nothing else is exported meanwhile. `done`
+/// is set when that export returns.
 #[derive(Debug, Default)]
 struct StuckExporter {
     stuck_once: std::sync::atomic::AtomicBool,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SpanExporter for StuckExporter {
@@ -225,6 +228,7 @@ impl SpanExporter for StuckExporter {
             .swap(true, std::sync::atomic::Ordering::Relaxed)
         {
             std::thread::sleep(Duration::from_secs(2));
+            self.done.store(true, std::sync::atomic::Ordering::Release);
         }
         Ok(())
     }
@@ -236,12 +240,12 @@ fn a_shutdown_out_of_time_counts_the_spans_in_lanes_as_dropped() {
     let reader = telemark::builder!().without_server().start().unwrap();
     let dropped_before = rendered_counter(&reader, "telemark_spans_dropped_total");
     let exported_before = rendered_counter(&reader, "telemark_spans_exported_total");
-    let telemetry = start(
-        Traces::exporter(StuckExporter::default()).batch_limits(BatchLimits {
-            max_export_batch_size: 10,
-            ..BatchLimits::default()
-        }),
-    );
+    let stuck = StuckExporter::default();
+    let stuck_done = std::sync::Arc::clone(&stuck.done);
+    let telemetry = start(Traces::exporter(stuck).batch_limits(BatchLimits {
+        max_export_batch_size: 10,
+        ..BatchLimits::default()
+    }));
     // The first ten go out in a batch that sticks; the other 290 wait in
     // this thread's lane (512 slots).
     for x in 0..300 {
@@ -262,7 +266,16 @@ fn a_shutdown_out_of_time_counts_the_spans_in_lanes_as_dropped() {
         "every span is counted once, as dropped"
     );
     // The stuck export ends later: its spans are not counted again.
-    std::thread::sleep(Duration::from_millis(2_000));
+    let waited = Instant::now();
+    while !stuck_done.load(std::sync::atomic::Ordering::Acquire) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the stuck export returns"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // What the export thread does after it returns (settling its batch).
+    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
         rendered_counter(&reader, "telemark_spans_exported_total") - exported_before,
         0

@@ -100,8 +100,9 @@ impl Lane {
 
 impl Drop for Lane {
     fn drop(&mut self) {
-        // Spans still waiting (a lane dropped with its pipeline's last
-        // reference) are freed, not leaked, and counted as dropped.
+        // Spans still waiting are freed, not leaked, and counted as
+        // dropped. (Pipelines are leaked, so their lanes outlive every
+        // span written to them; this keeps a lane's drop honest anyway.)
         let tail = *self.tail.get_mut();
         let waiting = self.head.get_mut().wrapping_sub(tail);
         if waiting > 0 {
@@ -186,7 +187,6 @@ impl Writer {
     }
 
     /// Without a lane: asks the pipeline for one every `LANE_RETRY` spans.
-    #[cold]
     fn ask_again(&mut self, pipeline: &Pipeline) -> bool {
         self.without_lane += 1;
         if self.without_lane >= LANE_RETRY {

@@ -76,12 +76,15 @@ pub struct Pipeline {
     /// How `sampler` decides roots.
     pub(crate) roots: Roots,
     /// Ended spans, by value, in a lane of the thread that ended them (see
-    /// [`lane`]): ending a span writes only that thread's cache lines.
+    /// [`lane`]): ending a span writes only that thread's cache lines. A
+    /// thread's first span makes its lane (an allocation, and a lock the
+    /// export thread takes once per pass); after that, ending a span
+    /// neither blocks, allocates nor makes a system call, in a lane or in
+    /// the queue (the export thread polls them, and is woken only when a
+    /// lane is all but full or a batch's worth waits in the queue).
     lanes: Lanes,
     /// Ended spans of threads without a lane, or whose lane is full: a
-    /// lock-free bounded queue. Neither blocks, allocates or makes a system
-    /// call when a span ends (the export thread polls them, and is woken
-    /// only when a batch's worth waits).
+    /// lock-free bounded queue.
     queue: ArrayQueue<SpanRecord>,
     /// Spans waiting that make a caller wake a sleeping export thread: a
     /// batch (at most half the queue).
@@ -92,7 +95,8 @@ pub struct Pipeline {
     /// wake it (a thread waiting for a core needs no system call).
     parked: AtomicBool,
     open: AtomicBool,
-    /// Spans the export thread took from the queue and has not counted yet
+    /// Spans the export thread took from the lanes or the queue and has not
+    /// counted yet
     /// (exported or dropped). A shutdown that runs out of time counts them
     /// as dropped itself, taking them from the export thread.
     unresolved: AtomicU64,
@@ -106,8 +110,9 @@ pub(crate) fn current() -> Option<&'static Pipeline> {
 }
 
 impl Pipeline {
-    /// Queues an ended span, or drops and counts it when the queue is full
-    /// or the pipeline shut down: never blocks the instrumented code.
+    /// Queues an ended span (in this thread's lane, else in the shared
+    /// queue), or drops and counts it when both are full or the pipeline
+    /// shut down: never waits for the export thread.
     pub(crate) fn submit(&self, record: SpanRecord) {
         if !self.open.load(Ordering::Relaxed) {
             SPANS_DROPPED.fetch_add(1, Ordering::Relaxed);
@@ -196,7 +201,11 @@ impl Pipeline {
     /// thread is lost; count it now.
     fn abandon(&self) {
         self.open.store(false, Ordering::Relaxed);
-        let mut lost = self.unresolved.swap(0, Ordering::AcqRel) + self.lanes.discard();
+        // The lanes first: a span the export thread is taking from one
+        // meanwhile is counted as held before the lane is free, so the
+        // swap below counts it too.
+        let discarded = self.lanes.discard();
+        let mut lost = discarded + self.unresolved.swap(0, Ordering::AcqRel);
         while self.queue.pop().is_some() {
             lost += 1;
         }
@@ -600,11 +609,11 @@ impl<B: Batcher> Worker<B> {
             self.clock = WallClock::now();
             let controls =
                 std::mem::take(&mut *pipeline.control.lock().unwrap_or_else(|p| p.into_inner()));
-            // Spans ended before a flush or shutdown was asked for are queued
-            // already: take them all first.
-            let drain_all = !controls.is_empty();
+            // Spans ended before a flush or shutdown was asked for wait
+            // already: they are all taken, then exported now.
+            let export_now = !controls.is_empty();
             let took = self.gather(pipeline, None);
-            if drain_all || Instant::now() >= deadline {
+            if export_now || Instant::now() >= deadline {
                 self.batcher.export(pipeline, None);
                 deadline = Instant::now() + self.limits.scheduled_delay;
             }
