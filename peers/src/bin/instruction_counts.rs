@@ -354,7 +354,9 @@ fn main() {
         return;
     }
     if case == "traced_child_sampled" || case == "fastrace_sampled" {
-        fastrace::set_reporter(CountingReporter, fastrace::collector::Config::default());
+        if case == "fastrace_sampled" {
+            fastrace::set_reporter(CountingReporter, fastrace::collector::Config::default());
+        }
         let chunk = std::env::var("FLUSH_EVERY")
             .ok()
             .and_then(|n| n.parse().ok())
