@@ -96,9 +96,8 @@ pub struct Pipeline {
     parked: AtomicBool,
     open: AtomicBool,
     /// Spans the export thread took from the lanes or the queue and has not
-    /// counted yet
-    /// (exported or dropped). A shutdown that runs out of time counts them
-    /// as dropped itself, taking them from the export thread.
+    /// counted yet (exported or dropped). A shutdown that runs out of time
+    /// counts them as dropped itself, taking them from the export thread.
     unresolved: AtomicU64,
 }
 
