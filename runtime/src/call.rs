@@ -22,7 +22,7 @@ use crate::metrics::site::{Counter, Histogram, MetricsSite};
 use crate::metrics::value::{Gauge, ValueHistogram};
 use crate::site::SiteInfo;
 use crate::switch::is_enabled;
-use crate::trace::span::{AsyncSpan, Fill, PollScope, SpanRecord, SpanSlot, SyncSpan, TraceSite};
+use crate::trace::span::{AsyncSpan, Fill, SpanRecord, SpanSlot, SyncSpan, TraceSite};
 
 /// Every function with `#[counted]`, `#[timed]` or `#[traced]` linked into
 /// the program: each function's one `Site` is its entry.
@@ -275,13 +275,6 @@ pub trait FutureSpan: Spanned + Sized {
     /// The span of a call of `site`'s function, started where the call is
     /// made.
     fn start(site: &'static Site, fill: Fill<'_>) -> Self;
-    /// Makes the span current for one poll, until the scope is dropped.
-    ///
-    /// # Safety
-    ///
-    /// The scope must be dropped before the span moves or drops (keep it in
-    /// a local of the poll).
-    unsafe fn enter_poll(&mut self) -> PollScope;
     /// Runs `poll`, one poll of the instrumented future, with the span
     /// current.
     fn in_poll<R>(&mut self, poll: impl FnOnce() -> R) -> R;
@@ -303,11 +296,6 @@ impl FutureSpan for Off {
     }
 
     #[inline(always)]
-    unsafe fn enter_poll(&mut self) -> PollScope {
-        PollScope::Nothing
-    }
-
-    #[inline(always)]
     fn in_poll<R>(&mut self, poll: impl FnOnce() -> R) -> R {
         poll()
     }
@@ -325,12 +313,6 @@ impl FutureSpan for AsyncSpan {
     #[inline(always)]
     fn start(site: &'static Site, fill: Fill<'_>) -> Self {
         AsyncSpan::start(site.span.as_ref(), fill)
-    }
-
-    #[inline(always)]
-    unsafe fn enter_poll(&mut self) -> PollScope {
-        // SAFETY: as this method's own contract.
-        unsafe { AsyncSpan::enter_poll(self) }
     }
 
     #[inline(always)]
@@ -551,9 +533,7 @@ impl<C, T, S: FutureSpan> HoldsSpan for AsyncCall<C, T, S> {
     /// After its last poll, the span is made current again, as in a poll.
     #[inline]
     fn with_span_current<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        // SAFETY: a local, dropped before `self` can move.
-        let _current = unsafe { self.span.enter_poll() };
-        f()
+        self.span.in_poll(f)
     }
 }
 

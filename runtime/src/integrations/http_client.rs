@@ -101,9 +101,7 @@ impl ClientRequest {
     /// Writes the request's trace context (its span, or the caller's when
     /// it is not sampled) and the current baggage into `headers`.
     pub(crate) fn inject(&mut self, headers: &mut HeaderMap) {
-        // SAFETY: a local, dropped before `self` can move.
-        let _current = unsafe { self.span.enter_poll() };
-        inject_context(headers);
+        self.span.in_poll(|| inject_context(headers));
     }
 
     /// The request was answered with `status`, or failed (`Err`: why, and

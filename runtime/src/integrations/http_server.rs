@@ -29,7 +29,7 @@ use crate::clock::clock;
 use crate::metrics::exposition::{header, sample};
 use crate::propagation::extract_context;
 use crate::site::SiteInfo;
-use crate::trace::span::{AsyncSpan, FillOnce, Kind, PollScope, SpanRecord, TraceSite};
+use crate::trace::span::{AsyncSpan, FillOnce, Kind, SpanRecord, TraceSite};
 
 /// The call site of every request span: a server span with no source
 /// location (its name is set per request).
@@ -196,10 +196,7 @@ where
             grpc: grpc.is_some(),
             route_is_path,
         };
-        let future = {
-            let _current = state.enter();
-            self.inner.call(request)
-        };
+        let future = state.within(|| self.inner.call(request));
         HttpServerFuture {
             inner: future,
             state: Some(state),
@@ -348,31 +345,16 @@ struct RequestState {
     route_is_path: bool,
 }
 
-/// What the inner service runs inside, for one poll (or its call).
-enum Current {
-    Span(#[allow(dead_code)] PollScope),
-    Remote(
-        #[allow(dead_code)] opentelemetry::ContextGuard,
-        #[allow(dead_code)] PollScope,
-    ),
-}
-
 impl RequestState {
-    /// Makes the request's span (or, not sampled, the caller's context)
-    /// current until the returned value drops.
-    fn enter(&mut self) -> Current {
-        match &self.remote {
-            // The span's scope too: for an unsampled root (a caller that
-            // sent only baggage) it marks the thread, so that the calls made
-            // inside are not sampled either and say so downstream.
-            // SAFETY: a local of the poll or call, dropped before the state
-            // moves.
-            Some(remote) => {
-                Current::Remote(remote.clone().attach(), unsafe { self.span.enter_poll() })
-            }
-            // SAFETY: as above.
-            None => Current::Span(unsafe { self.span.enter_poll() }),
-        }
+    /// Runs `f` (one poll of the inner service, or its call) with the
+    /// request's span (or, not sampled, the caller's context) current.
+    fn within<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        // The span is entered inside the caller's context, if any: for an
+        // unsampled root (a caller that sent only baggage) it marks the
+        // thread, so that the calls made inside are not sampled either and
+        // say so downstream.
+        let _remote = self.remote.as_ref().map(|remote| remote.clone().attach());
+        self.span.in_poll(f)
     }
 
     /// Records the request's duration as it ended.
@@ -421,10 +403,7 @@ where
         let Some(state) = this.state.as_mut() else {
             panic!("a request future was polled after it completed");
         };
-        let poll = {
-            let _current = state.enter();
-            this.inner.poll(cx)
-        };
+        let poll = state.within(|| this.inner.poll(cx));
         let Poll::Ready(result) = poll else {
             return Poll::Pending;
         };
@@ -563,10 +542,7 @@ impl<B: http_body::Body> http_body::Body for HttpServerBody<B> {
         };
         // The call's span is current while its body is made (a streaming
         // handler's work is done here).
-        let frame = {
-            let _current = awaiting.state.enter();
-            this.inner.as_mut().poll_frame(cx)
-        };
+        let frame = awaiting.state.within(|| this.inner.as_mut().poll_frame(cx));
         let ended = match &frame {
             Poll::Ready(Some(Ok(frame))) => match frame.trailers_ref() {
                 Some(trailers) => Some(Ok(grpc_status(trailers))),

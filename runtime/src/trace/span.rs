@@ -714,35 +714,11 @@ impl AsyncSpan {
         }
     }
 
-    /// Makes the span current for one poll of the future it instruments,
-    /// until the returned scope is dropped (also when the poll unwinds).
-    ///
-    /// # Safety
-    ///
-    /// The scope must be dropped before this span moves or drops (keep it
-    /// in a local of the poll): moving the span moves its box, which must
-    /// not happen while the active pointer into it is in use.
-    #[inline]
-    pub(crate) unsafe fn enter_poll(&mut self) -> PollScope {
-        match &mut self.state {
-            AsyncState::Inert => PollScope::Nothing,
-            AsyncState::UnsampledRoot => {
-                UNSAMPLED.with(|depth| depth.set(depth.get() + 1));
-                PollScope::Unsampled
-            }
-            AsyncState::Sampled(sampled) => PollScope::Attached(
-                sampled.context.clone().attach(),
-                // SAFETY: the record is boxed (it does not move with the
-                // span), the scope ends with the poll, and the poll reaches
-                // the span only through the active pointer.
-                unsafe { SpanRecord::activate(&mut sampled.record) },
-            ),
-        }
-    }
-
-    /// Runs `poll`, one poll of the future the span instruments, with the
-    /// span current (as [`enter_poll`](Self::enter_poll) makes it), leaving
-    /// it when `poll` returns or unwinds.
+    /// Runs `poll`, one poll of the future the span instruments (or any
+    /// work done for the call, such as making a request's headers), with the
+    /// span current: its OpenTelemetry context attached and it the active
+    /// sampled span, or, an unsampled root, the thread marked so that what
+    /// it calls is not sampled either. Left when `poll` returns or unwinds.
     #[inline(always)]
     pub(crate) fn in_poll<R>(&mut self, poll: impl FnOnce() -> R) -> R {
         match &mut self.state {
@@ -851,25 +827,4 @@ fn end_async(sampled: Box<SampledAsync>) {
     // Ended abnormally if cancelled, or if recording the outcome of a
     // completed future panicked.
     record.end_or_count(!completed || std::thread::panicking());
-}
-
-/// What one poll of an instrumented future entered; left when dropped.
-pub enum PollScope {
-    Nothing,
-    /// Inside an unsampled root: its children are not sampled either.
-    Unsampled,
-    /// The span's context is current, and it is the active sampled span.
-    Attached(
-        #[allow(dead_code)] ContextGuard,
-        #[allow(dead_code)] ActiveScope,
-    ),
-}
-
-impl Drop for PollScope {
-    #[inline]
-    fn drop(&mut self) {
-        if let PollScope::Unsampled = self {
-            UNSAMPLED.with(|depth| depth.set(depth.get().saturating_sub(1)));
-        }
-    }
 }
