@@ -244,17 +244,7 @@ impl Traces {
             Some(sampler) => sampler,
             None => Sampler::from_env()?,
         };
-        if let Sampler::TraceIdRatio(ratio) | Sampler::ParentBased(Root::TraceIdRatio(ratio)) =
-            sampler
-        {
-            if !(0.0..=1.0).contains(&ratio) {
-                return Err(TraceError::Config(ConfigError::new(
-                    "sampler",
-                    format!("{sampler:?}"),
-                    "a ratio must be from 0 to 1",
-                )));
-            }
-        }
+        sampler.check()?;
         let mut resource = Resource::builder().with_service_name(service_name.to_owned());
         if let Some(environment) = self.environment {
             resource =

@@ -45,7 +45,7 @@ fn ratio_arg(arg: Option<&str>) -> Result<f64, ConfigError> {
         return Ok(1.0);
     };
     match text.trim().parse::<f64>() {
-        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        Ok(ratio) if is_ratio(ratio) => Ok(ratio),
         _ => Err(ConfigError::new(
             "OTEL_TRACES_SAMPLER_ARG",
             text,
@@ -86,6 +86,23 @@ impl Sampler {
         Self::from_env_values(name.as_deref(), arg.as_deref())
     }
 
+    /// A sampler set in code: an error if its ratio is not from 0 to 1 (or
+    /// NaN), as `OTEL_TRACES_SAMPLER_ARG` would be.
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        match *self {
+            Sampler::TraceIdRatio(ratio) | Sampler::ParentBased(Root::TraceIdRatio(ratio))
+                if !is_ratio(ratio) =>
+            {
+                Err(ConfigError::new(
+                    "sampler",
+                    format!("{self:?}"),
+                    "a ratio must be from 0 to 1",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// How this sampler decides roots, worked out once per pipeline so the
     /// hot path compares one byte.
     pub(crate) fn roots(&self) -> Roots {
@@ -124,6 +141,11 @@ impl Sampler {
             }
         }
     }
+}
+
+/// A sampling ratio: from 0 to 1 (NaN is not).
+fn is_ratio(ratio: f64) -> bool {
+    (0.0..=1.0).contains(&ratio)
 }
 
 /// How a sampler decides root spans (no span in the current context).
