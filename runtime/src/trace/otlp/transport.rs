@@ -2,18 +2,25 @@
 //! `TraceService/Export` or `MetricsService/Export`) or HTTP with a
 //! protobuf body (`POST /v1/traces`, `/v1/metrics`), with TLS, headers,
 //! compression and a timeout. Requests arrive encoded (spans are encoded
-//! straight from their records), so gRPC sends their bytes as they are.
+//! straight from their records), so gRPC sends their bytes as they are:
+//! the request goes to tonic's channel as an HTTP/2 request whose body is
+//! the 5-byte gRPC message prefix and then the request's own buffer, not
+//! copied into a codec's.
 
+use std::convert::Infallible;
 use std::io::Write;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes};
-use http::uri::PathAndQuery;
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE, TE};
+use http_body::{Frame, SizeHint};
+use http_body_util::{BodyExt, Limited};
 use opentelemetry_http::HttpClient;
 use prost::Message;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
+use tower_service::Service;
 
 #[cfg(feature = "tls")]
 use super::tls;
@@ -28,10 +35,12 @@ pub(crate) type BuildError = Box<dyn std::error::Error + Send + Sync>;
 /// Where requests go, and how. Shared by concurrent exports.
 pub(crate) enum Transport {
     Grpc {
-        client: tonic::client::Grpc<Channel>,
-        path: PathAndQuery,
-        metadata: MetadataMap,
-        timeout: Duration,
+        channel: Channel,
+        /// The method's path (the channel adds the endpoint's origin).
+        path: http::Uri,
+        /// The user's headers, then gRPC's own.
+        headers: http::HeaderMap,
+        gzip: bool,
     },
     Http {
         client: Box<dyn HttpClient>,
@@ -66,21 +75,23 @@ impl Transport {
                 } else {
                     endpoint
                 };
-                let mut client = tonic::client::Grpc::new(endpoint.connect_lazy());
-                if gzip {
-                    client = client.send_compressed(CompressionEncoding::Gzip);
-                }
                 let path = match signal {
                     Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
                     Signal::Metrics => {
                         "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
                     }
                 };
+                headers.insert(TE, HeaderValue::from_static("trailers"));
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+                headers.insert("grpc-timeout", grpc_timeout(settings.timeout));
+                if gzip {
+                    headers.insert("grpc-encoding", HeaderValue::from_static("gzip"));
+                }
                 Ok(Transport::Grpc {
-                    client,
-                    path: PathAndQuery::from_static(path),
-                    metadata: MetadataMap::from_headers(headers),
-                    timeout: settings.timeout,
+                    channel: endpoint.connect_lazy(),
+                    path: http::Uri::from_static(path),
+                    headers,
+                    gzip,
                 })
             }
             OtlpProtocol::HttpProtobuf => {
@@ -106,27 +117,27 @@ impl Transport {
     pub(crate) async fn send(&self, request: Bytes) -> Result<u64, String> {
         match self {
             Transport::Grpc {
-                client,
+                channel,
                 path,
-                metadata,
-                timeout,
+                headers,
+                gzip,
             } => {
-                let mut client = client.clone();
-                let mut call = tonic::Request::new(request);
-                *call.metadata_mut() = metadata.clone();
-                call.set_timeout(*timeout);
-                let failed = |status: tonic::Status| {
-                    format!("gRPC {:?}: {}", status.code(), status.message())
-                };
-                client
-                    .ready()
+                let message = if *gzip { gzipped(&request)? } else { request };
+                let mut call =
+                    http::Request::new(tonic::body::Body::new(GrpcMessage::new(message, *gzip)?));
+                *call.method_mut() = http::Method::POST;
+                *call.uri_mut() = path.clone();
+                *call.version_mut() = http::Version::HTTP_2;
+                *call.headers_mut() = headers.clone();
+                let mut channel = channel.clone();
+                std::future::poll_fn(|context| channel.poll_ready(context))
                     .await
-                    .map_err(|error| format!("gRPC channel: {error}"))?;
-                let response = client
-                    .unary(call, path.clone(), EncodedCodec)
+                    .map_err(|error| format!("gRPC channel: {}", error_chain(&error)))?;
+                let response = channel
+                    .call(call)
                     .await
-                    .map_err(failed)?;
-                Ok(response.into_inner().rejected())
+                    .map_err(|error| format!("gRPC: {}", error_chain(&error)))?;
+                grpc_answer(response).await
             }
             Transport::Http {
                 client,
@@ -134,16 +145,7 @@ impl Transport {
                 headers,
                 gzip,
             } => {
-                let mut body = request;
-                if *gzip {
-                    let mut encoder =
-                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                    encoder
-                        .write_all(&body)
-                        .and_then(|()| encoder.finish())
-                        .map(|compressed| body = Bytes::from(compressed))
-                        .map_err(|error| format!("gzip: {error}"))?;
-                }
+                let body = if *gzip { gzipped(&request)? } else { request };
                 let mut builder = http::Request::post(endpoint.clone())
                     .header(http::header::CONTENT_TYPE, "application/x-protobuf")
                     .header(http::header::USER_AGENT, USER_AGENT);
@@ -194,50 +196,210 @@ impl ExportResponse {
     }
 }
 
-/// A gRPC codec that sends already encoded requests as they are and
-/// decodes the collector's answer.
-#[derive(Clone, Copy)]
-struct EncodedCodec;
+/// `bytes` gzipped.
+fn gzipped(bytes: &[u8]) -> Result<Bytes, String> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(bytes)
+        .and_then(|()| encoder.finish())
+        .map(Bytes::from)
+        .map_err(|error| format!("gzip: {error}"))
+}
 
-impl Codec for EncodedCodec {
-    type Encode = Bytes;
-    type Decode = ExportResponse;
-    type Encoder = EncodedCodec;
-    type Decoder = EncodedCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        EncodedCodec
+/// An error and its sources, `: `-separated (tonic's and hyper's errors
+/// say what went wrong in their sources).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
+    text
+}
 
-    fn decoder(&mut self) -> Self::Decoder {
-        EncodedCodec
+/// The `grpc-timeout` header for `timeout`: at most 8 digits, in
+/// milliseconds or, beyond that, seconds.
+fn grpc_timeout(timeout: Duration) -> HeaderValue {
+    let millis = timeout.as_millis();
+    let text = if millis < 100_000_000 {
+        format!("{millis}m")
+    } else {
+        format!("{}S", timeout.as_secs().min(99_999_999))
+    };
+    HeaderValue::try_from(text).expect("digits and a unit are a valid header value")
+}
+
+/// A unary gRPC request's body: the message's 5-byte prefix (compressed
+/// or not, and its length), then the message, each as one data frame.
+struct GrpcMessage {
+    prefix: Option<Bytes>,
+    message: Option<Bytes>,
+}
+
+impl GrpcMessage {
+    fn new(message: Bytes, compressed: bool) -> Result<Self, String> {
+        let length = u32::try_from(message.len())
+            .map_err(|_| format!("a request of {} bytes is over gRPC's 4 GiB", message.len()))?;
+        let mut prefix = [0u8; 5];
+        prefix[0] = u8::from(compressed);
+        prefix[1..].copy_from_slice(&length.to_be_bytes());
+        Ok(GrpcMessage {
+            prefix: Some(Bytes::copy_from_slice(&prefix)),
+            message: Some(message),
+        })
     }
 }
 
-impl Encoder for EncodedCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
+impl http_body::Body for GrpcMessage {
+    type Data = Bytes;
+    type Error = Infallible;
 
-    fn encode(
-        &mut self,
-        item: Bytes,
-        destination: &mut EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        destination.put_slice(&item);
-        Ok(())
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        let next = this.prefix.take().or_else(|| this.message.take());
+        Poll::Ready(next.map(|data| Ok(Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.is_none() && self.message.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let length = |part: &Option<Bytes>| part.as_ref().map_or(0, |bytes| bytes.len() as u64);
+        SizeHint::with_exact(length(&self.prefix) + length(&self.message))
     }
 }
 
-impl Decoder for EncodedCodec {
-    type Item = ExportResponse;
-    type Error = tonic::Status;
+/// The most of a collector's answer read (an export's answer is a few
+/// bytes: the count of rejected items and why).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-    fn decode(
-        &mut self,
-        source: &mut DecodeBuf<'_>,
-    ) -> Result<Option<ExportResponse>, tonic::Status> {
-        ExportResponse::decode(source)
-            .map(Some)
-            .map_err(|error| tonic::Status::internal(format!("bad export response: {error}")))
+/// What a collector's gRPC answer says: its status (from the trailers, or
+/// the headers of a trailers-only answer) and, when OK, how many items it
+/// rejected. An answer that is compressed or cannot be decoded says
+/// nothing of rejected items: the request was taken.
+async fn grpc_answer(response: http::Response<tonic::body::Body>) -> Result<u64, String> {
+    if response.status() != http::StatusCode::OK {
+        return Err(format!("gRPC: HTTP {}", response.status()));
+    }
+    if response.headers().contains_key("grpc-status") {
+        return grpc_status(response.headers()).map(|()| 0);
+    }
+    let answer = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+        .collect()
+        .await
+        .map_err(|error| format!("gRPC answer: {error}"))?;
+    match answer.trailers() {
+        Some(trailers) if trailers.contains_key("grpc-status") => grpc_status(trailers)?,
+        _ => return Err("gRPC answer without a grpc-status".to_owned()),
+    }
+    let answer = answer.to_bytes();
+    let rejected = match answer.get(..5) {
+        Some(&[0, a, b, c, d]) => {
+            let length = u32::from_be_bytes([a, b, c, d]) as usize;
+            answer
+                .get(5..5 + length)
+                .and_then(|message| ExportResponse::decode(message).ok())
+                .map_or(0, |message| message.rejected())
+        }
+        _ => 0,
+    };
+    Ok(rejected)
+}
+
+/// `Ok` for a `grpc-status` of 0; else the status's name and the
+/// percent-decoded `grpc-message`.
+fn grpc_status(headers: &http::HeaderMap) -> Result<(), String> {
+    let code = headers
+        .get("grpc-status")
+        .map_or(tonic::Code::Unknown, |value| {
+            tonic::Code::from_bytes(value.as_bytes())
+        });
+    if code == tonic::Code::Ok {
+        return Ok(());
+    }
+    let message = headers
+        .get("grpc-message")
+        .map(|value| percent_decoded(value.as_bytes()))
+        .unwrap_or_default();
+    Err(format!("gRPC {code:?}: {message}"))
+}
+
+/// `%XX`-escaped text decoded (an escape that is not two hex digits is
+/// kept as it is; bytes that are not UTF-8 are replaced).
+fn percent_decoded(text: &[u8]) -> String {
+    let hex = |byte: u8| char::from(byte).to_digit(16);
+    let mut decoded = Vec::with_capacity(text.len());
+    let mut at = 0;
+    while at < text.len() {
+        let escaped = match text.get(at..at + 3) {
+            Some([b'%', high, low]) => hex(*high).zip(hex(*low)),
+            _ => None,
+        };
+        match escaped {
+            Some((high, low)) => {
+                decoded.push((high * 16 + low) as u8);
+                at += 3;
+            }
+            None => {
+                decoded.push(text[at]);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Body;
+
+    #[test]
+    fn grpc_statuses_read_as_the_collector_sent_them() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("grpc-status", HeaderValue::from_static("0"));
+        assert_eq!(grpc_status(&headers), Ok(()));
+        headers.insert("grpc-status", HeaderValue::from_static("8"));
+        headers.insert(
+            "grpc-message",
+            HeaderValue::from_static("too%20many%20spans%3A%20100%25%zz%F0%9F%92%A5"),
+        );
+        assert_eq!(
+            grpc_status(&headers),
+            Err("gRPC ResourceExhausted: too many spans: 100%%zz\u{1f4a5}".to_owned())
+        );
+        headers.insert("grpc-status", HeaderValue::from_static("banana"));
+        headers.remove("grpc-message");
+        assert_eq!(grpc_status(&headers), Err("gRPC Unknown: ".to_owned()));
+    }
+
+    #[test]
+    fn timeouts_fit_grpcs_eight_digits() {
+        assert_eq!(grpc_timeout(Duration::from_secs(10)), "10000m");
+        assert_eq!(grpc_timeout(Duration::from_secs(100_000)), "100000S");
+        assert_eq!(grpc_timeout(Duration::MAX), "99999999S");
+    }
+
+    #[test]
+    fn a_message_goes_out_behind_its_prefix_without_a_copy() {
+        let message = Bytes::from(vec![7u8; 300]);
+        let mut body = GrpcMessage::new(message.clone(), false).unwrap();
+        assert_eq!(body.size_hint().exact(), Some(305));
+        let waker = std::task::Waker::noop();
+        let mut context = Context::from_waker(waker);
+        let mut frame = || match Pin::new(&mut body).poll_frame(&mut context) {
+            Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(&frame()[..], &[0, 0, 0, 1, 44]);
+        let sent = frame();
+        assert_eq!(sent.as_ptr(), message.as_ptr(), "the request's own buffer");
+        assert!(body.is_end_stream());
     }
 }
