@@ -39,9 +39,16 @@ cargo build --release -q -p telemark-peers --bin instruction_counts
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# Every thread's instructions of one run.
+# Every thread's instructions of one run, less the clocks' calibration at
+# start-up: quanta's, and fastant's (fastrace's clock, calibrated in a
+# constructor before main by a loop whose length varies between runs, by
+# up to 10 million instructions), which are not per-call costs.
 program_total() {
-  callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ && !found { gsub(",", "", $1); print $1; found = 1 }'
+  callgrind_annotate --inclusive=yes "$1" 2>/dev/null | awk '
+    /PROGRAM TOTALS/ && !total { gsub(",", "", $1); total = $1 }
+    /fastant::tsc_now::___init___ctor::___init___ctor \[/ && !fastant { gsub(",", "", $1); fastant = $1 }
+    /quanta::Clock::new \[/ && !quanta { gsub(",", "", $1); quanta = $1 }
+    END { print total - fastant - quanta }'
 }
 
 span_cases="baseline traced_sampled traced_not_sampled stacked traced_child_sampled"
@@ -57,9 +64,7 @@ fi
 
 if [ "$whole" = yes ]; then
   printf '%-26s %-18s %s\n' case instructions/call "spans exported / dropped"
-  # Spans: every thread's instructions less the baseline's. Start-up (the
-  # clock's calibration) varies by a few million instructions between runs:
-  # about +-40 per call at the default 200,000 calls.
+  # Spans: every thread's instructions less the baseline's.
   base=""
   for case in $span_cases; do
     FLUSH_EVERY=256 valgrind --tool=callgrind --callgrind-out-file="$out/$case" \
