@@ -4,7 +4,7 @@
 //! and a collector that answers with an error status.
 #![cfg(not(feature = "disable-instrumentation"))]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -67,12 +67,13 @@ async fn collector(answer: Answer) -> (std::net::SocketAddr, Arc<Mutex<Vec<Seen>
                                     .unwrap();
                                 message = plain;
                             }
+                            let gzip = body[0] == 1;
                             seen.lock().unwrap().push(Seen {
                                 headers: parts.headers,
                                 compressed: body[0],
                                 request: ExportTraceServiceRequest::decode(&message[..]).unwrap(),
                             });
-                            Ok::<_, std::convert::Infallible>(respond(answer))
+                            Ok::<_, std::convert::Infallible>(respond(answer, gzip))
                         }
                     },
                 );
@@ -88,18 +89,27 @@ async fn collector(answer: Answer) -> (std::net::SocketAddr, Arc<Mutex<Vec<Seen>
 
 type AnswerBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
-fn respond(answer: Answer) -> http::Response<AnswerBody> {
-    let response = http::Response::builder().header("content-type", "application/grpc");
+/// The answer, gzipped as the request was (as the OpenTelemetry
+/// Collector, a grpc-go server, answers).
+fn respond(answer: Answer, gzip: bool) -> http::Response<AnswerBody> {
+    let mut response = http::Response::builder().header("content-type", "application/grpc");
     match answer {
         Answer::RejectOne => {
-            let message = ExportTraceServiceResponse {
+            let mut message = ExportTraceServiceResponse {
                 partial_success: Some(ExportTracePartialSuccess {
                     rejected_spans: 1,
                     error_message: "one span was too old".into(),
                 }),
             }
             .encode_to_vec();
-            let mut framed = vec![0];
+            if gzip {
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                encoder.write_all(&message).unwrap();
+                message = encoder.finish().unwrap();
+                response = response.header("grpc-encoding", "gzip");
+            }
+            let mut framed = vec![u8::from(gzip)];
             framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
             framed.extend_from_slice(&message);
             let mut trailers = http::HeaderMap::new();

@@ -274,6 +274,7 @@ fn span(out: &mut Vec<u8>, record: SpanRecord, site: &SiteFields, clock: &WallCl
 
 /// The one-byte key of a field numbered below 16.
 const fn tag(field: u8, wire_type: u8) -> u8 {
+    debug_assert!(field < 16, "a field of 16 or more has a two-byte key");
     field << 3 | wire_type
 }
 
@@ -444,6 +445,7 @@ fn string(out: &mut Vec<u8>, field: u32, value: &str) {
 fn nested(out: &mut Vec<u8>, field: u32, guess: usize, write: impl FnOnce(&mut Vec<u8>)) {
     key(out, field, LENGTH_DELIMITED);
     let at = out.len();
+    debug_assert!(guess <= 10, "a varint takes at most 10 bytes");
     out.extend_from_slice(&[0; 10][..guess]);
     write(out);
     let length = out.len() - at - guess;

@@ -8,7 +8,7 @@
 //! copied into a codec's.
 
 use std::convert::Infallible;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -57,6 +57,12 @@ impl Transport {
     pub(crate) fn new(settings: &Settings, signal: Signal) -> Result<Transport, BuildError> {
         let mut headers = http::HeaderMap::new();
         for (name, value) in &settings.headers {
+            // The body's length is the exporter's to say; gRPC's own
+            // headers are set below.
+            let reserved = ["content-length", "grpc-status", "grpc-message"];
+            if reserved.contains(&name.to_ascii_lowercase().as_str()) {
+                continue;
+            }
             headers.append(
                 http::HeaderName::from_bytes(name.as_bytes())?,
                 http::HeaderValue::from_str(value)?,
@@ -220,9 +226,9 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// The `grpc-timeout` header for `timeout`: at most 8 digits, in
-/// milliseconds or, beyond that, seconds.
+/// milliseconds (rounded up) or, beyond that, seconds.
 fn grpc_timeout(timeout: Duration) -> HeaderValue {
-    let millis = timeout.as_millis();
+    let millis = timeout.as_nanos().div_ceil(1_000_000);
     let text = if millis < 100_000_000 {
         format!("{millis}m")
     } else {
@@ -240,8 +246,12 @@ struct GrpcMessage {
 
 impl GrpcMessage {
     fn new(message: Bytes, compressed: bool) -> Result<Self, String> {
-        let length = u32::try_from(message.len())
-            .map_err(|_| format!("a request of {} bytes is over gRPC's 4 GiB", message.len()))?;
+        let length = u32::try_from(message.len()).map_err(|_| {
+            format!(
+                "a request of {} bytes is over gRPC's 4 GiB message limit",
+                message.len()
+            )
+        })?;
         let mut prefix = [0u8; 5];
         prefix[0] = u8::from(compressed);
         prefix[1..].copy_from_slice(&length.to_be_bytes());
@@ -279,37 +289,83 @@ impl http_body::Body for GrpcMessage {
 /// bytes: the count of rejected items and why).
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-/// What a collector's gRPC answer says: its status (from the trailers, or
-/// the headers of a trailers-only answer) and, when OK, how many items it
-/// rejected. An answer that is compressed or cannot be decoded says
-/// nothing of rejected items: the request was taken.
+/// What a collector's gRPC answer says: its status (from the headers of a
+/// trailers-only answer, the HTTP status of an answer that is not gRPC's,
+/// or the trailers) and, when OK, how many items it rejected. An answer
+/// whose message is missing, cut short or cannot be decoded says nothing
+/// of rejected items: the request was taken.
 async fn grpc_answer(response: http::Response<tonic::body::Body>) -> Result<u64, String> {
-    if response.status() != http::StatusCode::OK {
-        return Err(format!("gRPC: HTTP {}", response.status()));
-    }
     if response.headers().contains_key("grpc-status") {
         return grpc_status(response.headers()).map(|()| 0);
     }
+    let status = response.status();
+    if status != http::StatusCode::OK {
+        return Err(format!(
+            "gRPC {:?}: HTTP {status}",
+            code_of_http_status(status)
+        ));
+    }
+    let gzipped = response
+        .headers()
+        .get("grpc-encoding")
+        .is_some_and(|encoding| encoding == "gzip");
     let answer = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
         .collect()
         .await
-        .map_err(|error| format!("gRPC answer: {error}"))?;
+        .map_err(|error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                "gRPC answer over 64 KiB; its status was not read".to_owned()
+            } else {
+                format!("gRPC answer: {}", error_chain(&*error))
+            }
+        })?;
     match answer.trailers() {
         Some(trailers) if trailers.contains_key("grpc-status") => grpc_status(trailers)?,
         _ => return Err("gRPC answer without a grpc-status".to_owned()),
     }
-    let answer = answer.to_bytes();
-    let rejected = match answer.get(..5) {
-        Some(&[0, a, b, c, d]) => {
-            let length = u32::from_be_bytes([a, b, c, d]) as usize;
-            answer
-                .get(5..5 + length)
-                .and_then(|message| ExportResponse::decode(message).ok())
-                .map_or(0, |message| message.rejected())
-        }
-        _ => 0,
+    Ok(rejected_in(&answer.to_bytes(), gzipped))
+}
+
+/// The rejected items an export's answer message counts: the first
+/// length-prefixed message of the answer's body, gzipped if its flag says
+/// so and the answer's `grpc-encoding` is gzip.
+fn rejected_in(body: &[u8], gzipped: bool) -> u64 {
+    let Some(([flag, length @ ..], rest)) = body.split_first_chunk::<5>() else {
+        return 0;
     };
-    Ok(rejected)
+    let Some(message) = rest.get(..u32::from_be_bytes(*length) as usize) else {
+        return 0;
+    };
+    let plain;
+    let message = match flag {
+        0 => message,
+        1 if gzipped => {
+            let mut unzipped = Vec::new();
+            let read = flate2::read::GzDecoder::new(message)
+                .take(MAX_ANSWER_BYTES as u64)
+                .read_to_end(&mut unzipped);
+            if read.is_err() {
+                return 0;
+            }
+            plain = unzipped;
+            &plain
+        }
+        _ => return 0,
+    };
+    ExportResponse::decode(message).map_or(0, |answer| answer.rejected())
+}
+
+/// The gRPC status an HTTP status that is not 200 stands for (gRPC's
+/// "HTTP to gRPC status code mapping").
+fn code_of_http_status(status: http::StatusCode) -> tonic::Code {
+    match status.as_u16() {
+        400 => tonic::Code::Internal,
+        401 => tonic::Code::Unauthenticated,
+        403 => tonic::Code::PermissionDenied,
+        404 => tonic::Code::Unimplemented,
+        429 | 502 | 503 | 504 => tonic::Code::Unavailable,
+        _ => tonic::Code::Unknown,
+    }
 }
 
 /// `Ok` for a `grpc-status` of 0; else the status's name and the
@@ -327,6 +383,9 @@ fn grpc_status(headers: &http::HeaderMap) -> Result<(), String> {
         .get("grpc-message")
         .map(|value| percent_decoded(value.as_bytes()))
         .unwrap_or_default();
+    if message.is_empty() {
+        return Err(format!("gRPC {code:?}"));
+    }
     Err(format!("gRPC {code:?}: {message}"))
 }
 
@@ -376,7 +435,7 @@ mod tests {
         );
         headers.insert("grpc-status", HeaderValue::from_static("banana"));
         headers.remove("grpc-message");
-        assert_eq!(grpc_status(&headers), Err("gRPC Unknown: ".to_owned()));
+        assert_eq!(grpc_status(&headers), Err("gRPC Unknown".to_owned()));
     }
 
     #[test]
@@ -384,6 +443,108 @@ mod tests {
         assert_eq!(grpc_timeout(Duration::from_secs(10)), "10000m");
         assert_eq!(grpc_timeout(Duration::from_secs(100_000)), "100000S");
         assert_eq!(grpc_timeout(Duration::MAX), "99999999S");
+        assert_eq!(
+            grpc_timeout(Duration::from_micros(1)),
+            "1m",
+            "never a past deadline"
+        );
+        assert_eq!(grpc_timeout(Duration::from_micros(2_500)), "3m");
+    }
+
+    /// A length-prefixed answer message rejecting `rejected` items.
+    fn answer_message(rejected: i64, gzip: bool) -> Vec<u8> {
+        let mut message = ExportResponse {
+            partial_success: Some(PartialSuccess {
+                rejected,
+                error_message: "too old".into(),
+            }),
+        }
+        .encode_to_vec();
+        if gzip {
+            message = gzipped(&message).unwrap().to_vec();
+        }
+        let mut framed = vec![u8::from(gzip)];
+        framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&message);
+        framed
+    }
+
+    /// What `grpc_answer` makes of an answer with this HTTP status,
+    /// headers, body and trailers.
+    fn answer(
+        status: u16,
+        headers: &[(&'static str, &'static str)],
+        body: Vec<u8>,
+        trailers: &[(&'static str, &'static str)],
+    ) -> Result<u64, String> {
+        let mut trailer_map = http::HeaderMap::new();
+        for (name, value) in trailers {
+            trailer_map.insert(*name, HeaderValue::from_static(value));
+        }
+        let with_trailers = !trailers.is_empty();
+        let body = http_body_util::Full::new(Bytes::from(body)).with_trailers(async move {
+            with_trailers.then_some(Ok::<_, Infallible>(trailer_map))
+        });
+        let mut response = http::Response::builder().status(status);
+        for (name, value) in headers {
+            response = response.header(*name, *value);
+        }
+        let response = response.body(tonic::body::Body::new(body)).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(grpc_answer(response))
+    }
+
+    #[test]
+    fn collectors_answers_read_as_the_grpc_protocol_says() {
+        let ok = [("grpc-status", "0")];
+        // A partial success, plain or gzipped as the request was.
+        assert_eq!(answer(200, &[], answer_message(3, false), &ok), Ok(3));
+        let gzip = [("grpc-encoding", "gzip")];
+        assert_eq!(answer(200, &gzip, answer_message(2, true), &ok), Ok(2));
+        // A compressed message with no encoding said, no message, a message
+        // cut short: nothing rejected.
+        assert_eq!(answer(200, &[], answer_message(2, true), &ok), Ok(0));
+        assert_eq!(answer(200, &[], Vec::new(), &ok), Ok(0));
+        let mut cut = answer_message(4, false);
+        cut.truncate(9);
+        assert_eq!(answer(200, &[], cut, &ok), Ok(0));
+        // Statuses: in the trailers, trailers-only, from HTTP, missing.
+        assert_eq!(
+            answer(
+                200,
+                &[],
+                answer_message(1, false),
+                &[("grpc-status", "13"), ("grpc-message", "boom")]
+            ),
+            Err("gRPC Internal: boom".to_owned())
+        );
+        let overloaded = [
+            ("grpc-status", "14"),
+            ("grpc-message", "collector%20overloaded"),
+        ];
+        assert_eq!(
+            answer(200, &overloaded, Vec::new(), &[]),
+            Err("gRPC Unavailable: collector overloaded".to_owned())
+        );
+        assert_eq!(
+            answer(429, &[("grpc-status", "8")], Vec::new(), &[]),
+            Err("gRPC ResourceExhausted".to_owned()),
+            "a proxy's gRPC status before its HTTP status"
+        );
+        assert_eq!(
+            answer(503, &[], b"<html>".to_vec(), &[]),
+            Err("gRPC Unavailable: HTTP 503 Service Unavailable".to_owned())
+        );
+        assert_eq!(
+            answer(200, &[], answer_message(1, false), &[]),
+            Err("gRPC answer without a grpc-status".to_owned())
+        );
+        assert_eq!(
+            answer(200, &[], vec![0; MAX_ANSWER_BYTES + 1], &ok),
+            Err("gRPC answer over 64 KiB; its status was not read".to_owned())
+        );
     }
 
     #[test]
