@@ -55,12 +55,28 @@ impl WallClock {
     /// scaled, with no calendar arithmetic.
     #[inline]
     pub(crate) fn unix_nanos(&self, ticks: u64) -> u64 {
+        self.unix_nanos_with(clock(), ticks)
+    }
+
+    /// [`WallClock::unix_nanos`] of two tick counts (a span's start and
+    /// end), with one look for the clock.
+    #[inline]
+    pub(crate) fn unix_nanos_pair(&self, first: u64, second: u64) -> (u64, u64) {
+        let clock = clock();
+        (
+            self.unix_nanos_with(clock, first),
+            self.unix_nanos_with(clock, second),
+        )
+    }
+
+    #[inline]
+    fn unix_nanos_with(&self, clock: &quanta::Clock, ticks: u64) -> u64 {
         if ticks >= self.ticks {
             self.wall_nanos
-                .saturating_add(clock().delta_as_nanos(self.ticks, ticks))
+                .saturating_add(clock.delta_as_nanos(self.ticks, ticks))
         } else {
             self.wall_nanos
-                .saturating_sub(clock().delta_as_nanos(ticks, self.ticks))
+                .saturating_sub(clock.delta_as_nanos(ticks, self.ticks))
         }
     }
 

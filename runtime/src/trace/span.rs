@@ -389,7 +389,8 @@ fn begin(site: &'static TraceSite, fill: Fill<'_>) -> Start {
     // Roots are decided here, after one small look at the context, unless
     // they are sampled or decided by trace id; spans that may be sampled go
     // on below.
-    if !Context::map_current(|cx| cx.has_active_span()) {
+    let root = !Context::map_current(|cx| cx.has_active_span());
+    if root {
         // Inside an unsampled root nothing is sampled, unless code inside it
         // made another span current (then that span decides, as a parent).
         if UNSAMPLED.with(Cell::get) > 0 {
@@ -399,15 +400,16 @@ fn begin(site: &'static TraceSite, fill: Fill<'_>) -> Start {
             return Start::UnsampledRoot;
         }
     }
-    begin_slow(site, fill, pipeline)
+    begin_slow(site, fill, pipeline, root)
 }
 
+/// `root`: no span is in the current context.
 #[inline(never)]
-fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline) -> Start {
-    // A root (no span in the current context) whose sampler needs a trace
-    // id is decided here; its trace id is kept for the span.
+fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline, root: bool) -> Start {
+    // A root whose sampler needs a trace id is decided here; its trace id
+    // is kept for the span.
     let mut root_trace_id = 0u128;
-    if !Context::map_current(|cx| cx.has_active_span()) {
+    if root {
         root_trace_id = new_trace_id();
         if pipeline.roots == Roots::ByTraceId && !pipeline.sampler.decide(None, root_trace_id) {
             return Start::UnsampledRoot;
