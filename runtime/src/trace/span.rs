@@ -416,7 +416,8 @@ fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline, roo
         }
     }
     // A sampled root, or a span with a parent: one look at the current
-    // context decides (for a child) and derives the span's context.
+    // context decides (for a child) and derives the span's context and
+    // record.
     let decided = Context::map_current(|cx| {
         let parent_span = cx.span();
         let parent = parent_span.span_context();
@@ -438,49 +439,39 @@ fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline, roo
             trace_id = candidate;
         }
         let span_id = nonzero_random_u64();
-        let (parent_span_id, parent_is_remote, trace_state) = if valid {
-            (
-                u64::from_be_bytes(parent.span_id().to_bytes()),
-                parent.is_remote(),
-                parent.trace_state().clone(),
-            )
-        } else {
-            (0, false, TraceState::NONE)
+        let mut record = SpanRecord {
+            site,
+            ids: SpanIds { trace_id, span_id },
+            parent_span_id: 0,
+            start_ticks: 0,
+            end_ticks: 0,
+            parent_is_remote: false,
+            extra: None,
         };
+        let mut trace_state = TraceState::NONE;
+        if valid {
+            record.parent_span_id = u64::from_be_bytes(parent.span_id().to_bytes());
+            record.parent_is_remote = parent.is_remote();
+            if *parent.trace_state() != TraceState::NONE {
+                trace_state = parent.trace_state().clone();
+                record.extra().trace_state = trace_state.clone();
+            }
+        }
         let own = SpanContext::new(
             TraceId::from(trace_id),
             SpanId::from(span_id),
             TraceFlags::SAMPLED,
             false,
-            trace_state.clone(),
-        );
-        Ok((
-            trace_id,
-            span_id,
-            parent_span_id,
-            parent_is_remote,
             trace_state,
-            cx.with_span(RecordingSpan::new(own)),
-        ))
+        );
+        Ok((record, cx.with_span(RecordingSpan::new(own))))
     });
-    let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state, context) = match decided
-    {
+    let (mut record, context) = match decided {
         Ok(sampled) => sampled,
         Err(true) => return Start::Inert,
         Err(false) => return Start::UnsampledRoot,
     };
-    let mut record = SpanRecord {
-        site,
-        ids: SpanIds { trace_id, span_id },
-        parent_span_id,
-        start_ticks: clock().raw(),
-        end_ticks: 0,
-        parent_is_remote,
-        extra: None,
-    };
-    if trace_state != TraceState::NONE {
-        record.extra().trace_state = trace_state;
-    }
+    record.start_ticks = clock().raw();
     if let Some(fill) = fill {
         fill.fill(&mut record);
     }
