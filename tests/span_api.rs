@@ -302,3 +302,33 @@ async fn an_async_returned_values_display_adds_to_its_own_span() {
         Some(Value::Bool(true))
     );
 }
+
+#[traced]
+fn under_a_vendor_trace_state() -> String {
+    Context::map_current(|cx| cx.span().span_context().trace_state().header())
+}
+
+/// A remote parent's `tracestate` is kept: by the span's context while it
+/// runs (so calls it makes carry it on) and by the exported span.
+#[test]
+fn a_parents_trace_state_reaches_the_span_and_what_it_propagates() {
+    let _spans = fixture();
+    let parent = SpanContext::new(
+        TraceId::from(0x0af7651916cd43dd8448eb211c80319c_u128),
+        SpanId::from(0xb7ad6b7169203331_u64),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::from_key_value([("vendor", "opaque-value")]).unwrap(),
+    );
+    let seen = {
+        let _remote = Context::new().with_remote_span_context(parent).attach();
+        under_a_vendor_trace_state()
+    };
+    assert_eq!(seen, "vendor=opaque-value");
+    let span = exported("under_a_vendor_trace_state");
+    assert_eq!(
+        span.span_context.trace_state().header(),
+        "vendor=opaque-value"
+    );
+    assert_eq!(span.parent_span_id, SpanId::from(0xb7ad6b7169203331_u64));
+}
