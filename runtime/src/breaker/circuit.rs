@@ -122,19 +122,29 @@ impl fmt::Debug for CircuitBreaker {
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
     ticket: Ticket,
-    started: Option<u64>,
+    /// When the call started (the breaker's clock), for its slow-call
+    /// rule, or [`UNTIMED`]: three words in all.
+    started: u64,
 }
+
+/// `Permit::started` of a call that is not timed.
+const UNTIMED: u64 = u64::MAX;
 
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.breaker.name)
-            .field("trial", &(self.ticket.kind == PermitKind::Trial))
+            .field("trial", &(self.ticket.kind() == PermitKind::Trial))
             .finish()
     }
 }
 
 impl Permit<'_> {
+    #[inline(always)]
+    fn started(&self) -> Option<u64> {
+        (self.started != UNTIMED).then_some(self.started)
+    }
+
     /// The call succeeded.
     pub fn success(self) {
         self.report(Verdict::Success);
@@ -157,8 +167,8 @@ impl Permit<'_> {
         // The common case, a success while closed without a slow-call rule,
         // is inlined; everything else goes out of line.
         if verdict == Verdict::Success
-            && permit.ticket.kind == PermitKind::Closed
-            && permit.started.is_none()
+            && permit.ticket.kind() == PermitKind::Closed
+            && permit.started == UNTIMED
         {
             permit.breaker.closed_success(permit.ticket);
         } else {
@@ -169,7 +179,7 @@ impl Permit<'_> {
             };
             permit
                 .breaker
-                .finish(permit.ticket, permit.started, verdict, outcome);
+                .finish(permit.ticket, permit.started(), verdict, outcome);
         }
     }
 
@@ -178,7 +188,7 @@ impl Permit<'_> {
         let permit = std::mem::ManuallyDrop::new(self);
         permit.breaker.finish(
             permit.ticket,
-            permit.started,
+            permit.started(),
             Verdict::Failure,
             Outcome::Timeout,
         );
@@ -197,7 +207,7 @@ impl Drop for Permit<'_> {
             (Verdict::Ignored, Outcome::Ignored)
         };
         self.breaker
-            .finish(self.ticket, self.started, verdict, outcome);
+            .finish(self.ticket, self.started(), verdict, outcome);
     }
 }
 
@@ -285,11 +295,8 @@ impl CircuitBreaker {
             if let Some(epoch) = self.core.closed_epoch() {
                 return Ok(Permit {
                     breaker: self,
-                    ticket: Ticket {
-                        epoch,
-                        kind: PermitKind::Closed,
-                    },
-                    started: None,
+                    ticket: Ticket::new(epoch, PermitKind::Closed),
+                    started: UNTIMED,
                 });
             }
         }
@@ -303,7 +310,11 @@ impl CircuitBreaker {
                 if let Some(change) = change {
                     self.transitioned(change);
                 }
-                let started = (!self.timeless).then(|| self.clock.now_nanos());
+                let started = if self.timeless {
+                    UNTIMED
+                } else {
+                    self.clock.now_nanos().min(UNTIMED - 1)
+                };
                 Ok(Permit {
                     breaker: self,
                     ticket,
@@ -386,7 +397,7 @@ impl CircuitBreaker {
     #[inline(never)]
     fn finish(&self, ticket: Ticket, started: Option<u64>, verdict: Verdict, outcome: Outcome) {
         let slow = started.is_some_and(|started| {
-            ticket.kind != PermitKind::Bypass
+            ticket.kind() != PermitKind::Bypass
                 && self.clock.now_nanos().saturating_sub(started) >= self.config.slow_call_nanos
         });
         if is_enabled() {

@@ -142,18 +142,45 @@ fn deadline_word(epoch: u64, at_nanos: u64) -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PermitKind {
     /// Admitted while closed.
-    Closed,
+    Closed = 0,
     /// One of the half-open trials.
-    Trial,
+    Trial = 1,
     /// Admitted by a disabled breaker: nothing is recorded.
-    Bypass,
+    Bypass = 2,
 }
 
 /// Admission to make one call; its result goes back through [`Core::record`].
+/// One word (a permit, which futures of `async fn`s hold and move, stays
+/// small): the epoch it was given in, and its kind in the top two bits,
+/// which epochs never reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Ticket {
-    pub epoch: u64,
-    pub kind: PermitKind,
+pub(crate) struct Ticket(u64);
+
+const KIND_SHIFT: u32 = 62;
+const _: () = assert!(
+    64 - EPOCH_SHIFT <= KIND_SHIFT,
+    "epochs stay below the kind's bits"
+);
+
+impl Ticket {
+    #[inline(always)]
+    pub(crate) const fn new(epoch: u64, kind: PermitKind) -> Self {
+        Ticket(epoch | (kind as u64) << KIND_SHIFT)
+    }
+
+    #[inline(always)]
+    pub(crate) const fn epoch(self) -> u64 {
+        self.0 & ((1 << KIND_SHIFT) - 1)
+    }
+
+    #[inline(always)]
+    pub(crate) const fn kind(self) -> PermitKind {
+        match self.0 >> KIND_SHIFT {
+            0 => PermitKind::Closed,
+            1 => PermitKind::Trial,
+            _ => PermitKind::Bypass,
+        }
+    }
 }
 
 /// Why a call was refused.
@@ -243,13 +270,7 @@ impl Core {
     ) -> Result<(Ticket, Option<Change>), Refusal> {
         let word = Word(self.word.load(Acquire));
         if word.state() == BreakerState::Closed {
-            return Ok((
-                Ticket {
-                    epoch: word.epoch(),
-                    kind: PermitKind::Closed,
-                },
-                None,
-            ));
+            return Ok((Ticket::new(word.epoch(), PermitKind::Closed), None));
         }
         self.acquire_slow(config, word, now())
     }
@@ -264,17 +285,11 @@ impl Core {
         loop {
             match word.state() {
                 BreakerState::Closed => {
-                    let ticket = Ticket {
-                        epoch: word.epoch(),
-                        kind: PermitKind::Closed,
-                    };
+                    let ticket = Ticket::new(word.epoch(), PermitKind::Closed);
                     return Ok((ticket, None));
                 }
                 BreakerState::Disabled => {
-                    let ticket = Ticket {
-                        epoch: word.epoch(),
-                        kind: PermitKind::Bypass,
-                    };
+                    let ticket = Ticket::new(word.epoch(), PermitKind::Bypass);
                     return Ok((ticket, None));
                 }
                 BreakerState::ForcedOpen => {
@@ -316,10 +331,7 @@ impl Core {
                         );
                         match self.swap(word, admitted) {
                             Ok(()) => {
-                                let ticket = Ticket {
-                                    epoch: word.epoch(),
-                                    kind: PermitKind::Trial,
-                                };
+                                let ticket = Ticket::new(word.epoch(), PermitKind::Trial);
                                 return Ok((ticket, None));
                             }
                             Err(current) => {
@@ -355,10 +367,7 @@ impl Core {
         let epoch = word.next_epoch();
         self.swap(word, Word::new(BreakerState::HalfOpen, 1, 0, epoch))?;
         self.publish_deadline(epoch, now.saturating_add(config.open_nanos()));
-        Ok(Ticket {
-            epoch,
-            kind: PermitKind::Trial,
-        })
+        Ok(Ticket::new(epoch, PermitKind::Trial))
     }
 
     /// Records the result of an admitted call. `slow` is whether it took at
@@ -373,7 +382,7 @@ impl Core {
         slow: bool,
         now: impl FnOnce() -> u64,
     ) -> Option<Change> {
-        match ticket.kind {
+        match ticket.kind() {
             PermitKind::Bypass => None,
             PermitKind::Closed => self.record_closed(config, ticket, verdict, slow, now),
             PermitKind::Trial => self.record_trial(config, ticket, verdict, slow, now()),
@@ -390,7 +399,7 @@ impl Core {
         now: impl FnOnce() -> u64,
     ) -> Option<Change> {
         let word = Word(self.word.load(Acquire));
-        if word.epoch() != ticket.epoch || word.state() != BreakerState::Closed {
+        if word.epoch() != ticket.epoch() || word.state() != BreakerState::Closed {
             return None; // a late result from an earlier closed period
         }
         let failed = match verdict {
@@ -491,7 +500,7 @@ impl Core {
             || (verdict == Verdict::Success && slow && config.slow_call_rate > 0);
         let mut word = Word(self.word.load(Acquire));
         loop {
-            if word.epoch() != ticket.epoch || word.state() != BreakerState::HalfOpen {
+            if word.epoch() != ticket.epoch() || word.state() != BreakerState::HalfOpen {
                 return None; // the trial was abandoned or the state moved on
             }
             if failed {
@@ -822,7 +831,7 @@ mod loom_tests {
             // unpublished, never stuck.
             let caller = {
                 let core = Arc::clone(&core);
-                thread::spawn(move || core.acquire(&config, || 20 * MS).map(|(t, _)| t.kind))
+                thread::spawn(move || core.acquire(&config, || 20 * MS).map(|(t, _)| t.kind()))
             };
             opener.join().unwrap();
             match caller.join().unwrap() {

@@ -410,3 +410,21 @@ fn a_slow_trial_that_is_cancelled_gives_its_slot_back_instead_of_reopening() {
     breaker.acquire().unwrap().success();
     assert_eq!(breaker.state(), BreakerState::Closed);
 }
+
+/// A permit is 24 bytes (futures of `async fn`s hold it across their body
+/// and move it), and its ticket keeps any epoch and kind apart.
+#[test]
+fn permits_stay_small() {
+    use super::core::{PermitKind, Ticket};
+    assert!(std::mem::size_of::<Permit<'_>>() <= 24);
+    assert_eq!(
+        std::mem::size_of::<Option<Permit<'_>>>(),
+        std::mem::size_of::<Permit<'_>>()
+    );
+    for epoch in [0, 1, (1 << 40) - 1] {
+        for kind in [PermitKind::Closed, PermitKind::Trial, PermitKind::Bypass] {
+            let ticket = Ticket::new(epoch, kind);
+            assert_eq!((ticket.epoch(), ticket.kind()), (epoch, kind));
+        }
+    }
+}
