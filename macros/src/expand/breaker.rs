@@ -143,21 +143,25 @@ pub fn breaker_block(
                     quote!(async move { #body })
                 };
                 let timed_out = refused_value(&error);
-                // Without a timeout, no timer in the function's future.
-                let attempt = match this.timeout {
-                    Some(_) => quote!(#private::attempt(&#site_static, #permit, #future)),
-                    None => quote!(#private::attempt_untimed(#permit, #future)),
-                };
-                quote! {
-                    match #attempt.await {
-                        ::core::result::Result::Ok((#permit, #ret)) => {
-                            let #verdict = #finish;
-                            (#ret, #verdict)
+                match this.timeout {
+                    Some(_) => quote! {
+                        match #private::attempt(&#site_static, #permit, #future).await {
+                            ::core::result::Result::Ok((#permit, #ret)) => {
+                                let #verdict = #finish;
+                                (#ret, #verdict)
+                            }
+                            ::core::result::Result::Err(#error) => {
+                                (#timed_out, #private::Verdict::Failure)
+                            }
                         }
-                        ::core::result::Result::Err(#error) => {
-                            (#timed_out, #private::Verdict::Failure)
-                        }
-                    }
+                    },
+                    // Without a timeout, no timer in the function's future,
+                    // and no error to match.
+                    None => quote! {{
+                        let (#permit, #ret) = #private::attempt_untimed(#permit, #future).await;
+                        let #verdict = #finish;
+                        (#ret, #verdict)
+                    }},
                 }
             }
         };

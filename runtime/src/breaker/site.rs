@@ -346,10 +346,9 @@ pub fn attempt_untimed<F: Future>(permit: Permit<'static>, future: F) -> Untimed
 }
 
 pin_project_lite::pin_project! {
-    /// Resolves to the body's output with the permit to report it on.
-    /// Dropped before that (cancelled), its permit counts the call as
-    /// ignored. Never times out: its output is `Result` only to match
-    /// [`Attempt`]'s.
+    /// Resolves to the permit to report on, with the body's output (it
+    /// cannot time out). Dropped before that (cancelled), its permit counts
+    /// the call as ignored.
     pub struct UntimedAttempt<F> {
         #[pin]
         future: F,
@@ -358,7 +357,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<F: Future> Future for UntimedAttempt<F> {
-    type Output = Result<(Permit<'static>, F::Output), BreakerError>;
+    type Output = (Permit<'static>, F::Output);
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -368,7 +367,7 @@ impl<F: Future> Future for UntimedAttempt<F> {
         }
         let output = std::task::ready!(this.future.poll(cx));
         match this.permit.take() {
-            Some(permit) => Poll::Ready(Ok((permit, output))),
+            Some(permit) => Poll::Ready((permit, output)),
             None => Poll::Pending, // unreachable: checked above
         }
     }
