@@ -111,14 +111,21 @@ pub(crate) fn current() -> Option<&'static Pipeline> {
 impl Pipeline {
     /// Queues an ended span (in this thread's lane, else in the shared
     /// queue), or drops and counts it when both are full or the pipeline
-    /// shut down: never waits for the export thread.
-    pub(crate) fn submit(&self, record: SpanRecord) {
+    /// shut down: never waits for the export thread. The record is taken
+    /// where it lies: a lane copies it from there, once.
+    ///
+    /// # Safety
+    ///
+    /// Takes the record: it is handed on or dropped here, and must not be
+    /// used or dropped after.
+    pub(crate) unsafe fn submit(&self, record: &mut ManuallyDrop<SpanRecord>) {
         if !self.open.load(Ordering::Relaxed) {
             SPANS_DROPPED.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: taken by this function, as its contract says.
+            unsafe { ManuallyDrop::drop(record) };
             return;
         }
-        let record = ManuallyDrop::new(record);
-        if let Some(fill) = lane::offer(self, &record) {
+        if let Some(fill) = lane::offer(self, record) {
             // The lane took the record. A sleeping export thread is woken
             // when the lane is all but full (the fill is read every 64
             // spans; a full lane's spans go to the shared queue, which
@@ -133,7 +140,9 @@ impl Pipeline {
             }
             return;
         }
-        let record = ManuallyDrop::into_inner(record);
+        // SAFETY: the lane did not take it: it is still the caller's, taken
+        // by this function.
+        let record = unsafe { ManuallyDrop::take(record) };
         if self.queue.push(record).is_err() {
             SPANS_DROPPED.fetch_add(1, Ordering::Relaxed);
             return;

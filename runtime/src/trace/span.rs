@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::{PhantomData, PhantomPinned};
-use std::mem::ManuallyDrop;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -228,26 +228,36 @@ impl SpanRecord {
     }
 
     /// Ends a span whose pipeline may have been shut down meanwhile: then
-    /// the span is lost, and counted as dropped.
-    fn end_or_count(self, abnormally: bool) {
-        match pipeline::current() {
-            Some(pipeline) if abnormally => self.end_abnormally(pipeline),
-            Some(pipeline) => self.end(pipeline),
-            None => {
-                pipeline::SPANS_DROPPED.fetch_add(1, Relaxed);
-            }
+    /// the span is lost, and counted as dropped. The record is taken where
+    /// it lies, so that it is copied once, into the pipeline, not on every
+    /// call on the way.
+    ///
+    /// # Safety
+    ///
+    /// Takes the record: it is handed to the pipeline or dropped here, and
+    /// must not be used or dropped after.
+    unsafe fn end_or_count(record: &mut ManuallyDrop<SpanRecord>, abnormally: bool) {
+        let Some(pipeline) = pipeline::current() else {
+            pipeline::SPANS_DROPPED.fetch_add(1, Relaxed);
+            // SAFETY: taken by this function, as its contract says.
+            unsafe { ManuallyDrop::drop(record) };
+            return;
+        };
+        if abnormally {
+            record.ended_abnormally();
         }
+        if may_wait_for(record.ids.span_id) {
+            take_pending_updates(record);
+        }
+        record.end_ticks = clock().raw();
+        // SAFETY: as this function's own contract.
+        unsafe { pipeline.submit(record) };
     }
 
-    fn end(mut self, pipeline: &Pipeline) {
-        if may_wait_for(self.ids.span_id) {
-            take_pending_updates(&mut self);
-        }
-        self.end_ticks = clock().raw();
-        pipeline.submit(self);
-    }
-
-    fn end_abnormally(mut self, pipeline: &Pipeline) {
+    /// Records why the span ends abnormally: a panic, or its future
+    /// dropped before it completed.
+    #[cold]
+    fn ended_abnormally(&mut self) {
         if std::thread::panicking() {
             self.error("panic", "the function panicked".to_owned());
         } else {
@@ -255,7 +265,6 @@ impl SpanRecord {
                 .attributes
                 .push(KeyValue::new("telemark.cancelled", true));
         }
-        self.end(pipeline);
     }
 }
 
@@ -531,8 +540,15 @@ pub(crate) fn with_active_record<R>(f: impl FnOnce(&mut SpanRecord) -> R) -> Opt
 ///
 /// Pinned, it cannot move while its span is active, and it is not freed
 /// before it drops; its parts drop in order: the span stops being active,
-/// then the record.
-pub struct SpanSlot(ManuallyDrop<Option<SampledSlot>>, PhantomPinned);
+/// then the record, then the context is detached.
+pub struct SpanSlot {
+    /// Whether `parts` holds a sampled span (it is cleared before the parts
+    /// are taken, so that a panic while they are leaves them, never drops
+    /// them twice).
+    filled: bool,
+    parts: MaybeUninit<SampledSlot>,
+    _pinned: PhantomPinned,
+}
 
 /// What a sampled span keeps in its slot.
 type SampledSlot = (Option<ActiveScope>, SpanRecord, ContextGuard);
@@ -541,7 +557,11 @@ impl SpanSlot {
     #[allow(clippy::new_without_default)]
     #[inline(always)]
     pub const fn new() -> Self {
-        SpanSlot(ManuallyDrop::new(None), PhantomPinned)
+        SpanSlot {
+            filled: false,
+            parts: MaybeUninit::uninit(),
+            _pinned: PhantomPinned,
+        }
     }
 }
 
@@ -550,18 +570,20 @@ impl SpanSlot {
 impl Drop for SpanSlot {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.0.is_some() {
-            drop_filled_slot(&mut self.0);
+        if self.filled {
+            drop_filled_slot(self);
         }
     }
 }
 
 #[cold]
 #[inline(never)]
-fn drop_filled_slot(slot: &mut Option<SampledSlot>) {
-    // Its parts drop in order: the span stops being active, then the
-    // record, then the context is detached.
-    *slot = None;
+fn drop_filled_slot(slot: &mut SpanSlot) {
+    slot.filled = false;
+    // SAFETY: it was filled, and is marked empty before its parts drop
+    // (in order: the span stops being active, then the record, then the
+    // context is detached).
+    unsafe { slot.parts.assume_init_drop() };
 }
 
 /// The span of a synchronous call: current while the call runs, ended when
@@ -633,7 +655,9 @@ impl<'slot> SyncSpan<'slot> {
 /// record is.
 #[inline(never)]
 fn start_sampled(slot: &mut SpanSlot, record: SpanRecord, context: Context) -> *mut SpanRecord {
-    let (active, record, _) = slot.0.insert((None, record, context.attach()));
+    debug_assert!(!slot.filled, "a slot holds one span");
+    let (active, record, _) = slot.parts.write((None, record, context.attach()));
+    slot.filled = true;
     let record: *mut SpanRecord = record;
     // SAFETY: the record stays in the caller's pinned slot, which keeps the
     // scope: it is reached only through `record` until `end_dropped` drops
@@ -656,15 +680,26 @@ impl Drop for SyncSpan<'_> {
     }
 }
 
+/// Ends the slot's span: it stops being active, its context is detached,
+/// and its record goes to the pipeline from where it lies.
 #[inline(never)]
 fn end_dropped(slot: &mut SpanSlot) {
-    let Some((active, record, attached)) = slot.0.take() else {
+    if !slot.filled {
         return;
-    };
-    // Detach the span's context before the record leaves.
-    drop(active);
-    drop(attached);
-    record.end_or_count(std::thread::panicking());
+    }
+    slot.filled = false;
+    let parts = slot.parts.as_mut_ptr();
+    // SAFETY: the slot was filled and is now marked empty, so each part is
+    // taken once, here: the scope and the context guard drop in place (the
+    // span stops being active and its context is detached before the
+    // record leaves), then the record is taken where it lies
+    // (`ManuallyDrop` has its layout).
+    unsafe {
+        std::ptr::drop_in_place(std::ptr::addr_of_mut!((*parts).0));
+        std::ptr::drop_in_place(std::ptr::addr_of_mut!((*parts).2));
+        let record = std::ptr::addr_of_mut!((*parts).1).cast::<ManuallyDrop<SpanRecord>>();
+        SpanRecord::end_or_count(&mut *record, std::thread::panicking());
+    }
 }
 
 /// The span of an asynchronous call, started when the call starts; it
@@ -687,9 +722,13 @@ enum AsyncState {
 }
 
 /// A sampled asynchronous call's span while its future runs.
+///
+/// Its record and context are taken where they lie by `end_async`, the one
+/// place the box is freed (so the record is copied once, into the
+/// pipeline).
 struct SampledAsync {
-    record: SpanRecord,
-    context: Context,
+    record: ManuallyDrop<SpanRecord>,
+    context: ManuallyDrop<Context>,
     /// Its future completed: the span ends normally (else as cancelled).
     completed: bool,
 }
@@ -743,7 +782,7 @@ impl AsyncSpan {
         match &mut self.state {
             // SAFETY: as this function's own contract.
             AsyncState::Sampled(sampled) => {
-                Some(unsafe { SpanRecord::activate(&mut sampled.record) })
+                Some(unsafe { SpanRecord::activate(&mut *sampled.record) })
             }
             _ => None,
         }
@@ -766,8 +805,8 @@ fn in_sampled_poll<R>(sampled: &mut SampledAsync, poll: impl FnOnce() -> R) -> R
     // SAFETY: the record is boxed (it does not move while the box is
     // borrowed here), and the scope drops before this returns; the poll
     // reaches the span only through the active pointer.
-    let _active = unsafe { SpanRecord::activate(&mut sampled.record) };
-    let _attached = sampled.context.clone().attach();
+    let _active = unsafe { SpanRecord::activate(&mut *sampled.record) };
+    let _attached = Context::clone(&sampled.context).attach();
     poll()
 }
 
@@ -795,8 +834,8 @@ impl Drop for UnsampledDepth {
 #[inline(never)]
 fn sampled(record: SpanRecord, context: Context) -> AsyncState {
     AsyncState::Sampled(ManuallyDrop::new(Box::new(SampledAsync {
-        record,
-        context,
+        record: ManuallyDrop::new(record),
+        context: ManuallyDrop::new(context),
         completed: false,
     })))
 }
@@ -816,14 +855,15 @@ impl Drop for AsyncSpan {
 // The box is taken to be freed here, out of the caller's inline drop.
 #[allow(clippy::boxed_local)]
 #[inline(never)]
-fn end_async(sampled: Box<SampledAsync>) {
-    let SampledAsync {
-        record,
-        context,
-        completed,
-    } = *sampled;
-    drop(context);
+fn end_async(mut sampled: Box<SampledAsync>) {
     // Ended abnormally if cancelled, or if recording the outcome of a
     // completed future panicked.
-    record.end_or_count(!completed || std::thread::panicking());
+    let abnormally = !sampled.completed || std::thread::panicking();
+    // SAFETY: the box is taken here, once, and freed after: its context and
+    // its record are each taken once (the context dropped first, as the
+    // span's context stops being kept), and not reached again.
+    unsafe {
+        ManuallyDrop::drop(&mut sampled.context);
+        SpanRecord::end_or_count(&mut sampled.record, abnormally);
+    }
 }
