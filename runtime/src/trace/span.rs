@@ -16,7 +16,7 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, Tra
 use opentelemetry::{Context, ContextGuard, KeyValue, Value};
 
 use super::current::RecordingSpan;
-use super::pipeline::{self, Pipeline};
+use super::pipeline;
 use super::sampler::Roots;
 use super::updates::{may_wait_for, take_pending_updates, Update};
 use crate::active_span::{self, ActiveScope, SpanIds};
@@ -356,7 +356,9 @@ enum Start {
     Inert,
     /// A root span the sampler dropped: children must not sample either.
     UnsampledRoot,
-    Sampled(SpanRecord, Context),
+    /// Sampled: the span's context; its record was written where `begin`
+    /// was told (so that it is not copied on the way there).
+    Sampled(Context),
 }
 
 /// What `fields(...)` and `args(...)` add to a sampled span, evaluated only
@@ -388,17 +390,29 @@ impl<F: FnOnce(&mut SpanRecord)> FillSpan for FillOnce<F> {
     }
 }
 
+/// What the first look at a new span decides.
+enum Look {
+    Inert,
+    UnsampledRoot,
+    /// It may be sampled: `begin_slow` decides (a fieldless answer keeps
+    /// the unsampled paths, inlined into every call, at their fewest
+    /// instructions; the pipeline is looked up again there).
+    Further,
+}
+
+/// The first look at a new span, inlined into every call: only a span
+/// that may be sampled goes further.
 #[inline(always)]
-fn begin(site: &'static TraceSite, fill: Fill<'_>) -> Start {
+fn begin() -> Look {
     if !is_enabled() {
-        return Start::Inert;
+        return Look::Inert;
     }
     let Some(pipeline) = pipeline::current() else {
-        return Start::Inert;
+        return Look::Inert;
     };
     let roots = pipeline.roots;
     if roots == Roots::NothingSampled {
-        return Start::Inert;
+        return Look::Inert;
     }
     // Roots are decided here, after one small look at the context, unless
     // they are sampled or decided by trace id; spans that may be sampled go
@@ -407,20 +421,27 @@ fn begin(site: &'static TraceSite, fill: Fill<'_>) -> Start {
         // Inside an unsampled root nothing is sampled, unless code inside it
         // made another span current (then that span decides, as a parent).
         if UNSAMPLED.with(Cell::get) > 0 {
-            return Start::Inert;
+            return Look::Inert;
         }
         if roots == Roots::Unsampled {
-            return Start::UnsampledRoot;
+            return Look::UnsampledRoot;
         }
     }
-    begin_slow(site, fill, pipeline)
+    Look::Further
 }
 
 /// The context is looked at again here rather than `begin`'s look passed
 /// in: passing it cost the unsampled paths, inlined into every call, one
 /// instruction more (callgrind: 50 against 49).
 #[inline(never)]
-fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline) -> Start {
+fn begin_slow(
+    site: &'static TraceSite,
+    fill: Fill<'_>,
+    record_out: &mut MaybeUninit<SpanRecord>,
+) -> Start {
+    let Some(pipeline) = pipeline::current() else {
+        return Start::Inert;
+    };
     // A root (no span in the current context) whose sampler needs a trace
     // id is decided here; its trace id is kept for the span.
     let mut root_trace_id = 0u128;
@@ -454,7 +475,7 @@ fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline) -> 
             trace_id = candidate;
         }
         let span_id = nonzero_random_u64();
-        let mut record = SpanRecord {
+        let record = record_out.write(SpanRecord {
             site,
             ids: SpanIds { trace_id, span_id },
             parent_span_id: 0,
@@ -462,7 +483,7 @@ fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline) -> 
             end_ticks: 0,
             parent_is_remote: false,
             extra: None,
-        };
+        });
         let mut trace_state = TraceState::NONE;
         if valid {
             record.parent_span_id = u64::from_be_bytes(parent.span_id().to_bytes());
@@ -479,18 +500,38 @@ fn begin_slow(site: &'static TraceSite, fill: Fill<'_>, pipeline: &Pipeline) -> 
             false,
             trace_state,
         );
-        Ok((record, cx.with_span(RecordingSpan::new(own))))
+        Ok(cx.with_span(RecordingSpan::new(own)))
     });
-    let (mut record, context) = match decided {
-        Ok(sampled) => sampled,
+    let context = match decided {
+        Ok(context) => context,
         Err(true) => return Start::Inert,
         Err(false) => return Start::UnsampledRoot,
     };
-    record.start_ticks = clock().raw();
+    // SAFETY: written above, on the way to `Ok`.
+    unsafe { record_out.assume_init_mut() }.start_ticks = clock().raw();
     if let Some(fill) = fill {
-        fill.fill(&mut record);
+        fill_record(fill, record_out);
     }
-    Start::Sampled(record, context)
+    Start::Sampled(context)
+}
+
+/// Adds `fields(...)` and `args(...)` to a sampled span's written record.
+/// Their expressions are the user's: if one panics, the record is dropped
+/// as the panic leaves.
+#[inline(never)]
+fn fill_record(fill: &mut dyn FillSpan, record: &mut MaybeUninit<SpanRecord>) {
+    struct DropOnUnwind<'a>(&'a mut MaybeUninit<SpanRecord>);
+    impl Drop for DropOnUnwind<'_> {
+        fn drop(&mut self) {
+            // SAFETY: written before `fill_record` was called, and left
+            // unused as the panic leaves `begin`.
+            unsafe { self.0.assume_init_drop() }
+        }
+    }
+    let written = DropOnUnwind(record);
+    // SAFETY: written before this was called.
+    fill.fill(unsafe { written.0.assume_init_mut() });
+    std::mem::forget(written);
 }
 
 fn new_trace_id() -> u128 {
@@ -554,6 +595,13 @@ pub struct SpanSlot {
 type SampledSlot = (Option<ActiveScope>, SpanRecord, ContextGuard);
 
 impl SpanSlot {
+    /// Where the slot's record goes.
+    #[inline(always)]
+    fn record_place(slot: *mut SpanSlot) -> *mut MaybeUninit<SpanRecord> {
+        // SAFETY: a field's place in the slot, not read.
+        unsafe { std::ptr::addr_of_mut!((*(*slot).parts.as_mut_ptr()).1).cast() }
+    }
+
     #[allow(clippy::new_without_default)]
     #[inline(always)]
     pub const fn new() -> Self {
@@ -623,16 +671,22 @@ impl<'slot> SyncSpan<'slot> {
         let slot: *mut SpanSlot = unsafe { slot.get_unchecked_mut() };
         let mut unsampled_root = false;
         let mut record = std::ptr::null_mut();
-        match begin(site, fill) {
+        let start = match begin() {
+            Look::Inert => Start::Inert,
+            Look::UnsampledRoot => Start::UnsampledRoot,
+            // A sampled span's record is written straight into the slot.
+            // SAFETY: the slot is borrowed for 'slot, by this guard only,
+            // and empty: its record's place is free to write.
+            Look::Further => begin_slow(site, fill, unsafe { &mut *SpanSlot::record_place(slot) }),
+        };
+        match start {
             Start::Inert => {}
             Start::UnsampledRoot => {
                 UNSAMPLED.with(|depth| depth.set(depth.get().wrapping_add(1)));
                 unsampled_root = true;
             }
-            // SAFETY: the slot is borrowed for 'slot, by this guard only.
-            Start::Sampled(sampled, context) => {
-                record = start_sampled(unsafe { &mut *slot }, sampled, context)
-            }
+            // SAFETY: as above; `begin_slow` wrote the record.
+            Start::Sampled(context) => record = unsafe { start_sampled(&mut *slot, context) },
         }
         SyncSpan {
             slot,
@@ -651,20 +705,28 @@ impl<'slot> SyncSpan<'slot> {
     }
 }
 
-/// Puts the sampled span in the slot and makes it active: returns where its
-/// record is.
+/// Completes the sampled span in the slot, whose record `begin` wrote:
+/// attaches its context and makes it active. Returns where its record is.
+///
+/// # Safety
+///
+/// The slot is empty but for its written record.
 #[inline(never)]
-fn start_sampled(slot: &mut SpanSlot, record: SpanRecord, context: Context) -> *mut SpanRecord {
+unsafe fn start_sampled(slot: &mut SpanSlot, context: Context) -> *mut SpanRecord {
     debug_assert!(!slot.filled, "a slot holds one span");
-    let (active, record, _) = slot.parts.write((None, record, context.attach()));
-    slot.filled = true;
-    let record: *mut SpanRecord = record;
-    // SAFETY: the record stays in the caller's pinned slot, which keeps the
-    // scope: it is reached only through `record` until `end_dropped` drops
-    // the scope (first) and takes the record, or the slot drops, the scope
-    // first.
-    *active = Some(unsafe { SpanRecord::activate(record) });
-    record
+    let parts = slot.parts.as_mut_ptr();
+    // SAFETY: the other two parts are written, the record is (as this
+    // function's contract says), and then the slot is marked filled. The
+    // record stays in the caller's pinned slot, which keeps the scope: it
+    // is reached only through `record` until `end_dropped` drops the scope
+    // (first) and takes the record, or the slot drops, the scope first.
+    unsafe {
+        std::ptr::addr_of_mut!((*parts).2).write(context.attach());
+        let record = std::ptr::addr_of_mut!((*parts).1);
+        std::ptr::addr_of_mut!((*parts).0).write(Some(SpanRecord::activate(record)));
+        slot.filled = true;
+        record
+    }
 }
 
 impl Drop for SyncSpan<'_> {
@@ -736,10 +798,15 @@ struct SampledAsync {
 impl AsyncSpan {
     #[inline(always)]
     pub(crate) fn start(site: Option<&'static TraceSite>, fill: Fill<'_>) -> Self {
-        let state = match site.map(|site| begin(site, fill)) {
-            None | Some(Start::Inert) => AsyncState::Inert,
-            Some(Start::UnsampledRoot) => AsyncState::UnsampledRoot,
-            Some(Start::Sampled(record, context)) => sampled(record, context),
+        let Some(site) = site else {
+            return AsyncSpan {
+                state: AsyncState::Inert,
+            };
+        };
+        let state = match begin() {
+            Look::Inert => AsyncState::Inert,
+            Look::UnsampledRoot => AsyncState::UnsampledRoot,
+            Look::Further => begin_async(site, fill),
         };
         AsyncSpan { state }
     }
@@ -829,15 +896,22 @@ impl Drop for UnsampledDepth {
     }
 }
 
-/// A sampled span's state, boxed out of line (the unsampled path does not
-/// carry the allocation's code).
+/// An asynchronous span that may be sampled, decided out of line (the
+/// unsampled paths carry none of its code): a sampled span's state is
+/// boxed.
 #[inline(never)]
-fn sampled(record: SpanRecord, context: Context) -> AsyncState {
-    AsyncState::Sampled(ManuallyDrop::new(Box::new(SampledAsync {
-        record: ManuallyDrop::new(record),
-        context: ManuallyDrop::new(context),
-        completed: false,
-    })))
+fn begin_async(site: &'static TraceSite, fill: Fill<'_>) -> AsyncState {
+    let mut record = MaybeUninit::uninit();
+    match begin_slow(site, fill, &mut record) {
+        Start::Inert => AsyncState::Inert,
+        Start::UnsampledRoot => AsyncState::UnsampledRoot,
+        // SAFETY: `begin_slow` wrote the record.
+        Start::Sampled(context) => AsyncState::Sampled(ManuallyDrop::new(Box::new(SampledAsync {
+            record: ManuallyDrop::new(unsafe { record.assume_init() }),
+            context: ManuallyDrop::new(context),
+            completed: false,
+        }))),
+    }
 }
 
 /// Ends the span: normally if its future completed, else as cancelled (or
