@@ -390,13 +390,14 @@ impl<F: FnOnce(&mut SpanRecord)> FillSpan for FillOnce<F> {
     }
 }
 
-/// What the first look at a new span decides.
+/// What a look at a new span decides.
 enum Look {
     Inert,
     UnsampledRoot,
-    /// It may be sampled: `begin_slow` decides (a fieldless answer keeps
-    /// the unsampled paths, inlined into every call, at their fewest
-    /// instructions; the pipeline is looked up again there).
+    /// From the first look: it may be sampled, `begin_slow` decides (a
+    /// fieldless answer keeps the unsampled paths, inlined into every call,
+    /// at their fewest instructions; the pipeline is looked up again
+    /// there). From `begin_slow`'s look: sampled, its context written.
     Further,
 }
 
@@ -454,6 +455,10 @@ fn begin_slow(
     // A sampled root, or a span with a parent: one look at the current
     // context decides (for a child) and derives the span's context and
     // record.
+    // The span's context is written here by the look below, which returns
+    // only the decision (a `Result` holding the context came back through
+    // `LocalKey::with` a byte at a time: 25 instructions).
+    let mut context = MaybeUninit::<Context>::uninit();
     let decided = Context::map_current(|cx| {
         let parent_span = cx.span();
         let parent = parent_span.span_context();
@@ -462,7 +467,7 @@ fn begin_slow(
         if valid {
             trace_id = u128::from_be_bytes(parent.trace_id().to_bytes());
             if !pipeline.sampler.decide(Some(parent.is_sampled()), trace_id) {
-                return Err(true);
+                return Look::Inert;
             }
         } else if root_trace_id != 0 {
             trace_id = root_trace_id;
@@ -470,7 +475,7 @@ fn begin_slow(
             // An active span with an invalid context: decide as a root.
             let candidate = new_trace_id();
             if !pipeline.sampler.decide(None, candidate) {
-                return Err(false);
+                return Look::UnsampledRoot;
             }
             trace_id = candidate;
         }
@@ -500,14 +505,17 @@ fn begin_slow(
             false,
             trace_state,
         );
-        Ok(cx.with_span(RecordingSpan::new(own)))
+        context.write(cx.with_span(RecordingSpan::new(own)));
+        Look::Further
     });
-    let context = match decided {
-        Ok(context) => context,
-        Err(true) => return Start::Inert,
-        Err(false) => return Start::UnsampledRoot,
-    };
-    // SAFETY: written above, on the way to `Ok`.
+    match decided {
+        Look::Inert => return Start::Inert,
+        Look::UnsampledRoot => return Start::UnsampledRoot,
+        Look::Further => {}
+    }
+    // SAFETY: written above, on the way to `Further`.
+    let context = unsafe { context.assume_init() };
+    // SAFETY: written above, on the way to `Further`.
     unsafe { record_out.assume_init_mut() }.start_ticks = clock().raw();
     if let Some(fill) = fill {
         fill_record(fill, record_out);
