@@ -60,6 +60,7 @@ impl WallClock {
 
     /// [`WallClock::unix_nanos`] of two tick counts (a span's start and
     /// end), with one look for the clock.
+    #[cfg(feature = "otlp")]
     #[inline]
     pub(crate) fn unix_nanos_pair(&self, first: u64, second: u64) -> (u64, u64) {
         let clock = clock();

@@ -246,17 +246,7 @@ fn plain_span(out: &mut Vec<u8>, record: &SpanRecord, site: &SiteFields, clock: 
         length >>= 7;
     }
     head[head_len - 1] &= 0x7f;
-    // trace_id = 1, span_id = 2 and parent_span_id = 4.
-    let mut ids = [0u8; 38];
-    ids[0] = tag(1, LENGTH_DELIMITED);
-    ids[1] = 16;
-    ids[2..18].copy_from_slice(&record.ids.trace_id.to_be_bytes());
-    ids[18] = tag(2, LENGTH_DELIMITED);
-    ids[19] = 8;
-    ids[20..28].copy_from_slice(&record.ids.span_id.to_be_bytes());
-    ids[28] = tag(4, LENGTH_DELIMITED);
-    ids[29] = 8;
-    ids[30..38].copy_from_slice(&record.parent_span_id.to_be_bytes());
+    let ids = id_fields(record);
     // start_time_unix_nano = 7, end_time_unix_nano = 8, flags = 16 (a
     // two-byte key).
     let (start, end) = clock.unix_nanos_pair(record.start_ticks, record.end_ticks);
@@ -297,8 +287,10 @@ fn plain_span(out: &mut Vec<u8>, record: &SpanRecord, site: &SiteFields, clock: 
     }
 }
 
-fn span(out: &mut Vec<u8>, record: SpanRecord, site: &SiteFields, clock: &WallClock) {
-    // trace_id = 1, span_id = 2 and parent_span_id = 4, written at once.
+/// A span's `trace_id` (1), `span_id` (2) and `parent_span_id` (4)
+/// fields: 38 bytes, of which a root span (no parent) uses the first 28.
+#[inline(always)]
+fn id_fields(record: &SpanRecord) -> [u8; 38] {
     let mut ids = [0u8; 38];
     ids[0] = tag(1, LENGTH_DELIMITED);
     ids[1] = 16;
@@ -306,10 +298,16 @@ fn span(out: &mut Vec<u8>, record: SpanRecord, site: &SiteFields, clock: &WallCl
     ids[18] = tag(2, LENGTH_DELIMITED);
     ids[19] = 8;
     ids[20..28].copy_from_slice(&record.ids.span_id.to_be_bytes());
+    ids[28] = tag(4, LENGTH_DELIMITED);
+    ids[29] = 8;
+    ids[30..38].copy_from_slice(&record.parent_span_id.to_be_bytes());
+    ids
+}
+
+fn span(out: &mut Vec<u8>, record: SpanRecord, site: &SiteFields, clock: &WallClock) {
+    // trace_id = 1, span_id = 2 and parent_span_id = 4, written at once.
+    let ids = id_fields(&record);
     if record.parent_span_id != 0 {
-        ids[28] = tag(4, LENGTH_DELIMITED);
-        ids[29] = 8;
-        ids[30..38].copy_from_slice(&record.parent_span_id.to_be_bytes());
         out.extend_from_slice(&ids);
     } else {
         out.extend_from_slice(&ids[..28]);
