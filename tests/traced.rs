@@ -353,3 +353,58 @@ fn an_async_span_adds_a_few_words_to_the_future() {
         "traced {traced} bytes, plain {plain}"
     );
 }
+
+/// An argument whose `Display` panics.
+struct PanickingDisplay;
+
+impl std::fmt::Display for PanickingDisplay {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("display boom")
+    }
+}
+
+#[traced(args(label = display))]
+fn with_a_panicking_argument(label: PanickingDisplay) -> u8 {
+    let _ = label;
+    7
+}
+
+#[traced(args(label = display))]
+async fn with_a_panicking_argument_async(label: PanickingDisplay) -> u8 {
+    let _ = label;
+    7
+}
+
+#[traced]
+fn after_the_panicking_argument() -> bool {
+    Context::map_current(|cx| cx.has_active_span())
+}
+
+/// Capturing an argument runs the user's `Display`: when it panics, the
+/// panic reaches the caller, the half-made span is dropped (neither
+/// exported nor left current), and later spans on the thread are whole.
+#[test]
+fn an_argument_whose_display_panics_leaves_no_span_behind() {
+    fixture();
+    let caught = std::panic::catch_unwind(|| with_a_panicking_argument(PanickingDisplay));
+    assert!(caught.is_err());
+    let caught = std::panic::catch_unwind(|| {
+        let mut future = std::pin::pin!(with_a_panicking_argument_async(PanickingDisplay));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        let _ = future.as_mut().poll(&mut context);
+    });
+    assert!(caught.is_err());
+    assert!(
+        !Context::map_current(|cx| cx.has_active_span()),
+        "no span left current"
+    );
+    assert!(after_the_panicking_argument(), "the next span is current");
+    assert!(!Context::map_current(|cx| cx.has_active_span()));
+    let spans = spans("after_the_panicking_argument");
+    let span = one(&spans, "after_the_panicking_argument");
+    assert_eq!(
+        span.parent_span_id,
+        SpanId::INVALID,
+        "a root: no leftover parent"
+    );
+}

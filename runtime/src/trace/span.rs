@@ -71,8 +71,9 @@ pub(crate) enum EventTime {
 pub(crate) const MAX_ADDED_PER_SPAN: usize = 128;
 
 /// A sampled span while it runs, then on its way to the exporter. Kept
-/// small (ids, ticks, call site) because it moves by value from the hot path
-/// into the export queue; what most spans lack lives behind `extra`.
+/// small (ids, ticks, call site): it is written where it lives while its
+/// call runs and copied once, into its thread's lane or the shared queue;
+/// what most spans lack lives behind `extra`.
 ///
 /// `ids` comes first (`repr(C)`): the active-span pointer points at it with
 /// the provenance of the whole record.
@@ -356,8 +357,8 @@ enum Start {
     Inert,
     /// A root span the sampler dropped: children must not sample either.
     UnsampledRoot,
-    /// Sampled: the span's context; its record was written where `begin`
-    /// was told (so that it is not copied on the way there).
+    /// Sampled: the span's context; its record was written where
+    /// `begin_slow` was told (so that it is not copied on the way there).
     Sampled(Context),
 }
 
@@ -440,13 +441,21 @@ fn begin_slow(
     fill: Fill<'_>,
     record_out: &mut MaybeUninit<SpanRecord>,
 ) -> Start {
+    // The pipeline is looked up again: one installed or shut down since
+    // the first look decides with its own sampler.
     let Some(pipeline) = pipeline::current() else {
         return Start::Inert;
     };
+    if pipeline.roots == Roots::NothingSampled {
+        return Start::Inert;
+    }
     // A root (no span in the current context) whose sampler needs a trace
     // id is decided here; its trace id is kept for the span.
     let mut root_trace_id = 0u128;
     if !Context::map_current(|cx| cx.has_active_span()) {
+        if pipeline.roots == Roots::Unsampled {
+            return Start::UnsampledRoot;
+        }
         root_trace_id = new_trace_id();
         if pipeline.roots == Roots::ByTraceId && !pipeline.sampler.decide(None, root_trace_id) {
             return Start::UnsampledRoot;
@@ -588,8 +597,10 @@ pub(crate) fn with_active_record<R>(f: impl FnOnce(&mut SpanRecord) -> R) -> Opt
 /// guard stays small and an unrecorded call touches nothing else.
 ///
 /// Pinned, it cannot move while its span is active, and it is not freed
-/// before it drops; its parts drop in order: the span stops being active,
-/// then the record, then the context is detached.
+/// before it drops. A span ended by its guard stops being active, has its
+/// context detached, then its record leaves; a slot dropped while still
+/// filled (its guard leaked) drops its parts in order: the span stops
+/// being active, then the record, then the context is detached.
 pub struct SpanSlot {
     /// Whether `parts` holds a sampled span (it is cleared before the parts
     /// are taken, so that a panic while they are leaves them, never drops
@@ -683,9 +694,16 @@ impl<'slot> SyncSpan<'slot> {
             Look::Inert => Start::Inert,
             Look::UnsampledRoot => Start::UnsampledRoot,
             // A sampled span's record is written straight into the slot.
-            // SAFETY: the slot is borrowed for 'slot, by this guard only,
-            // and empty: its record's place is free to write.
-            Look::Further => begin_slow(site, fill, unsafe { &mut *SpanSlot::record_place(slot) }),
+            // SAFETY: the slot is borrowed for 'slot, by this guard only;
+            // one given again after its guard was leaked is emptied first
+            // (its context detached), so its record's place is free to
+            // write.
+            Look::Further => {
+                if unsafe { (*slot).filled } {
+                    drop_filled_slot(unsafe { &mut *slot });
+                }
+                begin_slow(site, fill, unsafe { &mut *SpanSlot::record_place(slot) })
+            }
         };
         match start {
             Start::Inert => {}
@@ -713,7 +731,7 @@ impl<'slot> SyncSpan<'slot> {
     }
 }
 
-/// Completes the sampled span in the slot, whose record `begin` wrote:
+/// Completes the sampled span in the slot, whose record `begin_slow` wrote:
 /// attaches its context and makes it active. Returns where its record is.
 ///
 /// # Safety
@@ -759,6 +777,8 @@ fn end_dropped(slot: &mut SpanSlot) {
     }
     slot.filled = false;
     let parts = slot.parts.as_mut_ptr();
+    // (Were a drop on the way to panic, the parts not yet taken would leak,
+    // never drop twice.)
     // SAFETY: the slot was filled and is now marked empty, so each part is
     // taken once, here: the scope and the context guard drop in place (the
     // span stops being active and its context is detached before the
