@@ -247,21 +247,9 @@ fn plain_span(out: &mut Vec<u8>, record: &SpanRecord, site: &SiteFields, clock: 
     }
     head[head_len - 1] &= 0x7f;
     let ids = id_fields(record);
-    // start_time_unix_nano = 7, end_time_unix_nano = 8, flags = 16 (a
-    // two-byte key).
-    let (start, end) = clock.unix_nanos_pair(record.start_ticks, record.end_ticks);
     let mut tail = [0u8; 24];
-    tail[0] = tag(7, FIXED64);
-    tail[1..9].copy_from_slice(&start.to_le_bytes());
-    tail[9] = tag(8, FIXED64);
-    tail[10..18].copy_from_slice(&end.to_le_bytes());
-    tail[18] = 0x80 | tag(0, FIXED32);
-    tail[19] = 0x01;
-    let mut flags = FLAG_SAMPLED | FLAG_HAS_IS_REMOTE;
-    if record.parent_is_remote {
-        flags |= FLAG_IS_REMOTE;
-    }
-    tail[20..24].copy_from_slice(&flags.to_le_bytes());
+    tail[..18].copy_from_slice(&time_fields(record, clock));
+    tail[18..].copy_from_slice(&flags_field(record));
     out.reserve(total);
     let at = out.len();
     // SAFETY: `total` bytes were reserved past `at`. The head and the ids
@@ -324,24 +312,36 @@ fn span(out: &mut Vec<u8>, record: SpanRecord, site: &SiteFields, clock: &WallCl
         }
         None => out.extend_from_slice(&site.bytes),
     }
-    // start_time_unix_nano = 7, end_time_unix_nano = 8.
-    let mut times = [0u8; 18];
-    times[0] = tag(7, FIXED64);
-    times[1..9].copy_from_slice(&clock.unix_nanos(record.start_ticks).to_le_bytes());
-    times[9] = tag(8, FIXED64);
-    times[10..18].copy_from_slice(&clock.unix_nanos(record.end_ticks).to_le_bytes());
-    out.extend_from_slice(&times);
+    out.extend_from_slice(&time_fields(&record, clock));
     if let Some(extra) = record.extra.as_deref() {
         extra_fields(out, extra, clock);
     }
+    out.extend_from_slice(&flags_field(&record));
+}
+
+/// A span's `start_time_unix_nano` (7) and `end_time_unix_nano` (8).
+#[inline(always)]
+fn time_fields(record: &SpanRecord, clock: &WallClock) -> [u8; 18] {
+    let (start, end) = clock.unix_nanos_pair(record.start_ticks, record.end_ticks);
+    let mut times = [0u8; 18];
+    times[0] = tag(7, FIXED64);
+    times[1..9].copy_from_slice(&start.to_le_bytes());
+    times[9] = tag(8, FIXED64);
+    times[10..18].copy_from_slice(&end.to_le_bytes());
+    times
+}
+
+/// A span's `flags` (16, a two-byte key): sampled, and whether its parent
+/// is remote.
+#[inline(always)]
+fn flags_field(record: &SpanRecord) -> [u8; 6] {
     let mut flags = FLAG_SAMPLED | FLAG_HAS_IS_REMOTE;
     if record.parent_is_remote {
         flags |= FLAG_IS_REMOTE;
     }
-    // flags = 16: a two-byte key.
     let mut field = [0x80 | tag(0, FIXED32), 0x01, 0, 0, 0, 0];
     field[2..].copy_from_slice(&flags.to_le_bytes());
-    out.extend_from_slice(&field);
+    field
 }
 
 /// The one-byte key of a field numbered below 16.

@@ -284,25 +284,37 @@ fn parse_headers(variable: &str, list: &str) -> Result<Vec<(String, String)>, Co
 
 /// `%XX` decoded (as UTF-8), or `None` if malformed.
 fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let text = std::str::from_utf8(hex).ok()?;
-            decoded.push(
-                u8::from_str_radix(text, 16)
-                    .ok()
-                    .filter(|_| hex.iter().all(u8::is_ascii_hexdigit))?,
-            );
-            i += 3;
-        } else {
-            decoded.push(bytes[i]);
-            i += 1;
+    let (decoded, well_formed) = percent_decode_bytes(text.as_bytes());
+    well_formed
+        .then(|| String::from_utf8(decoded).ok())
+        .flatten()
+}
+
+/// `%XX`-escaped bytes decoded. An escape that is not two hex digits is
+/// kept as it is, and the answer's flag says whether every one was well
+/// formed.
+pub(super) fn percent_decode_bytes(text: &[u8]) -> (Vec<u8>, bool) {
+    let hex = |byte: u8| char::from(byte).to_digit(16);
+    let mut decoded = Vec::with_capacity(text.len());
+    let mut well_formed = true;
+    let mut at = 0;
+    while at < text.len() {
+        if text[at] == b'%' {
+            let escaped = match text.get(at + 1..at + 3) {
+                Some(&[high, low]) => hex(high).zip(hex(low)),
+                _ => None,
+            };
+            if let Some((high, low)) = escaped {
+                decoded.push((high * 16 + low) as u8);
+                at += 3;
+                continue;
+            }
+            well_formed = false;
         }
+        decoded.push(text[at]);
+        at += 1;
     }
-    String::from_utf8(decoded).ok()
+    (decoded, well_formed)
 }
 
 #[cfg(test)]

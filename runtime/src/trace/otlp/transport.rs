@@ -22,6 +22,7 @@ use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 use tower_service::Service;
 
+use super::settings::percent_decode_bytes;
 #[cfg(feature = "tls")]
 use super::tls;
 use super::{OtlpCompression, OtlpProtocol, Settings, Signal};
@@ -381,37 +382,16 @@ fn grpc_status(headers: &http::HeaderMap) -> Result<(), String> {
     }
     let message = headers
         .get("grpc-message")
-        .map(|value| percent_decoded(value.as_bytes()))
+        .map(|value| {
+            // An escape that is not two hex digits is kept as it is; bytes
+            // that are not UTF-8 are replaced.
+            String::from_utf8_lossy(&percent_decode_bytes(value.as_bytes()).0).into_owned()
+        })
         .unwrap_or_default();
     if message.is_empty() {
         return Err(format!("gRPC {code:?}"));
     }
     Err(format!("gRPC {code:?}: {message}"))
-}
-
-/// `%XX`-escaped text decoded (an escape that is not two hex digits is
-/// kept as it is; bytes that are not UTF-8 are replaced).
-fn percent_decoded(text: &[u8]) -> String {
-    let hex = |byte: u8| char::from(byte).to_digit(16);
-    let mut decoded = Vec::with_capacity(text.len());
-    let mut at = 0;
-    while at < text.len() {
-        let escaped = match text.get(at..at + 3) {
-            Some([b'%', high, low]) => hex(*high).zip(hex(*low)),
-            _ => None,
-        };
-        match escaped {
-            Some((high, low)) => {
-                decoded.push((high * 16 + low) as u8);
-                at += 3;
-            }
-            None => {
-                decoded.push(text[at]);
-                at += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 #[cfg(test)]
